@@ -1,0 +1,56 @@
+"""Programmatic Alembic: upgrade/downgrade on a connection, and the head/current revisions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def alembic_config() -> Config:
+    """The project's Alembic config, wherever the process was started from."""
+    config = Config(str(PROJECT_ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    return config
+
+
+def head_revision() -> str | None:
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _with_connection(connection: Connection, action: str, target: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, action)(config, target)
+
+
+async def upgrade(connection: AsyncConnection, target: str = "head") -> None:
+    """`alembic upgrade <target>` on an open async connection (the caller commits)."""
+    await connection.run_sync(_with_connection, "upgrade", target)
+
+
+async def downgrade(connection: AsyncConnection, target: str = "base") -> None:
+    """`alembic downgrade <target>` on an open async connection (the caller commits)."""
+    await connection.run_sync(_with_connection, "downgrade", target)
+
+
+async def upgrade_engine(engine: AsyncEngine, target: str = "head") -> None:
+    """Upgrade the database behind `engine` in one transaction."""
+    async with engine.begin() as connection:
+        await upgrade(connection, target)
+
+
+async def current_revision(connection: AsyncConnection) -> str | None:
+    """The revision stamped in the database, or None when it was never migrated."""
+    try:
+        result = await connection.execute(text("SELECT version_num FROM alembic_version"))
+    except Exception:
+        return None
+    return result.scalar_one_or_none()

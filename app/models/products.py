@@ -1,0 +1,39 @@
+"""The products table, with the stock CHECK that keeps it from going negative."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import Boolean, CheckConstraint, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Versioned, trigram_index
+
+SKU_PATTERN = r"^[A-Z0-9-]{3,32}$"
+
+
+class Product(Versioned, Base):
+    """Something the company sells; `stock` can never go below zero."""
+
+    __tablename__ = "products"
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("price >= 0", name="price_non_negative"),
+        CheckConstraint("reorder_level >= 0", name="reorder_level_non_negative"),
+        CheckConstraint("length(sku) BETWEEN 3 AND 32", name="sku_length"),
+        # The character class needs a regex on PostgreSQL and GLOB on SQLite.
+        CheckConstraint(f"sku ~ '{SKU_PATTERN}'", name="sku_format").ddl_if(dialect="postgresql"),
+        CheckConstraint("sku NOT GLOB '*[^A-Z0-9-]*'", name="sku_format").ddl_if(dialect="sqlite"),
+        trigram_index("products", "name"),
+    )
+
+    sku: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    price: Mapped[Decimal] = mapped_column(Numeric(12, 2), index=True)
+    stock: Mapped[int] = mapped_column(default=0, index=True)
+    reorder_level: Mapped[int] = mapped_column(default=0)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+
+    def __str__(self) -> str:
+        return f"{self.sku} {self.name}"

@@ -1,0 +1,123 @@
+"""Configuration from the environment (SPEC §2): one pydantic-settings class, cached."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./backoffice.db"
+MIN_SECRET_KEY_LENGTH = 32
+
+logger = logging.getLogger(__name__)
+
+
+class ConfigError(Exception):
+    """Configuration that must stop start-up; its message is one line for the operator."""
+
+
+class Settings(BaseSettings):
+    """Every setting of SPEC §2; names are the environment variables, case-insensitive."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: str = ""
+    redis_url: str | None = None
+    port: int = Field(default=8000, ge=1, le=65535)
+    web_concurrency: int = Field(default=1, ge=1, le=64)
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] | None = None
+    db_pool_size: int = Field(default=5, ge=1, le=100)
+    db_max_overflow: int = Field(default=5, ge=0, le=100)
+    session_idle_minutes: int = Field(default=120, ge=1)
+    session_max_hours: int = Field(default=12, ge=1)
+    access_token_minutes: int = Field(default=15, ge=1)
+    refresh_token_days: int = Field(default=14, ge=1)
+    rate_limit_api: str = "600/minute"
+    rate_limit_login: str = "10/minute"
+    forwarded_allow_ips: str = "127.0.0.1"
+    webhooks_allow_private: bool = False
+    metrics_token: str | None = None
+    webhook_retry_base_seconds: float = Field(default=10, gt=0)
+    # Heroku sets DYNO on every dyno; used only to refuse an ephemeral SQLite file.
+    dyno: str | None = None
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_log_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
+        return level
+
+    @field_validator("redis_url", "metrics_token", "dyno", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _guard_production(self) -> Settings:
+        if self.dyno and "database_url" not in self.model_fields_set:
+            raise ConfigError(
+                "DATABASE_URL is not set on a Heroku dyno; refusing to write SQLite to an "
+                "ephemeral disk (attach Heroku Postgres or set DATABASE_URL)"
+            )
+        if self.environment == "production":
+            if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+                raise ConfigError(
+                    f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters "
+                    "in production (e.g. `python -c 'import secrets; "
+                    "print(secrets.token_urlsafe(48))'`)"
+                )
+        elif not self.secret_key:
+            # A per-process key: sessions and tokens do not survive a restart, which is
+            # fine for development and tests and loudly wrong anywhere else.
+            self.secret_key = secrets.token_urlsafe(48)
+            logger.warning("SECRET_KEY is not set; using a random key for this process only")
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def effective_log_format(self) -> str:
+        if self.log_format:
+            return self.log_format
+        return "json" if self.is_production else "console"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, turning validation errors into one-line ConfigErrors."""
+    from pydantic import ValidationError
+
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]).upper() or "settings"
+        cause = first.get("ctx", {}).get("error")
+        if isinstance(cause, ConfigError):
+            raise cause from None
+        raise ConfigError(f"invalid setting {field}: {first['msg']}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests build their own with load_settings)."""
+    return load_settings()
+
+
+def running_under_pytest() -> bool:
+    return "PYTEST_CURRENT_TEST" in os.environ

@@ -1,0 +1,1 @@
+"""The JSON API: dependencies and the versioned routers."""

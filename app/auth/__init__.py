@@ -1,0 +1,1 @@
+"""Authentication: passwords, tokens, admin sessions and the Principal they produce."""

@@ -1,0 +1,74 @@
+"""The application factory: middleware, routers, the admin mount and error handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from app.admin import mount_admin
+from app.api import health
+from app.api.v1 import router as api_v1_router
+from app.db import Database
+from app.docs_pages import router as docs_router
+from app.errors import install_error_handlers
+from app.logging_setup import configure_logging
+from app.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from app.settings import Settings, get_settings
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+SESSION_COOKIE = "bo_session"
+logger = logging.getLogger(__name__)
+
+
+def session_cookie_name(settings: Settings) -> str:
+    # The __Host- prefix pins the cookie to this host, path / and HTTPS (production only).
+    return f"__Host-{SESSION_COOKIE}" if settings.is_production else SESSION_COOKIE
+
+
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """Build the ASGI app; tests pass their own settings and database."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    owns_database = database is None
+    database = database or Database.from_settings(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if owns_database:
+            await database.dispose()
+
+    app = FastAPI(
+        title="Backoffice API",
+        version="1",
+        summary="Customers, products and orders for staff scripts and integrations.",
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.database = database
+
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(docs_router)
+    app.include_router(api_v1_router, prefix="/api/v1")
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    mount_admin(app, database, settings)
+
+    # Added innermost first: the request id wraps everything, so even a crash in another
+    # middleware is answered with a problem body that carries it.
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.is_production,
+        session_cookie=session_cookie_name(settings),
+    )
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(RequestContextMiddleware)
+    return app

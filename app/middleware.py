@@ -1,0 +1,142 @@
+"""Pure ASGI middleware: request id, access log and last-resort errors, security headers."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.errors import problem_response
+from app.logging_setup import request_id_var
+
+access_logger = logging.getLogger("backoffice.access")
+error_logger = logging.getLogger("backoffice.error")
+
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:@/+=-]{1,128}$")
+
+# `'unsafe-inline'` styles only: sqladmin's templates use style attributes; no inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self'; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def accept_request_id(candidate: str | None) -> str:
+    """The caller's X-Request-ID when it is 1–128 safe characters, else a fresh one."""
+    if candidate and _SAFE_REQUEST_ID.match(candidate):
+        return candidate
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Request id in, echoed out and logged; one access-log line; a 500 problem as last resort."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = accept_request_id(_header(scope, b"x-request-id"))
+        scope.setdefault("state", {})["request_id"] = request_id
+        token = request_id_var.set(request_id)
+        started = time.perf_counter()
+        status = 500
+        response_started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                headers = list(message.get("headers", []))
+                headers.append((b"x-request-id", request_id.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            error_logger.exception("unhandled error")
+            if response_started:
+                raise
+            response = problem_response(
+                500,
+                detail="An unexpected error occurred; quote the request id when reporting it.",
+                slug="internal-error",
+                instance=scope.get("path"),
+                request_id=request_id,
+            )
+            await response(scope, receive, send_with_id)
+        finally:
+            duration_ms = round((time.perf_counter() - started) * 1000, 2)
+            state: dict[str, Any] = scope.get("state", {})
+            access_logger.info(
+                "%s %s %s",
+                scope.get("method"),
+                scope.get("path"),
+                status,
+                extra={
+                    "method": scope.get("method"),
+                    "path": scope.get("path"),
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "user_id": state.get("user_id"),
+                    "client_ip": (scope.get("client") or (None,))[0],
+                },
+            )
+            request_id_var.reset(token)
+
+
+class SecurityHeadersMiddleware:
+    """The headers of SPEC §10 on every response; no-store on authenticated ones."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, session_cookie: str) -> None:
+        self.app = app
+        self.hsts = hsts
+        self.session_cookie = session_cookie.encode()
+
+    def _authenticated(self, scope: Scope) -> bool:
+        if _header(scope, b"authorization"):
+            return True
+        cookie = _header(scope, b"cookie") or ""
+        return self.session_cookie.decode() + "=" in cookie
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        authenticated = self._authenticated(scope)
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {key.lower() for key, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"same-origin"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+                ]
+                if self.hsts:
+                    extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                if authenticated:
+                    extra.append((b"cache-control", b"no-store"))
+                headers.extend((k, v) for k, v in extra if k not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

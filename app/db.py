@@ -63,7 +63,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     """The async engine for DATABASE_URL, with pre-ping, pool sizes of §2 and short timeouts."""
     url, connect_args = normalize_database_url(settings.database_url)
     options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect_args}
-    if url.get_backend_name() == "postgresql":
+    if url.get_backend_name() == "postgresql" and "poolclass" not in overrides:
         options |= {
             "pool_size": settings.db_pool_size,
             "max_overflow": settings.db_max_overflow,

@@ -118,9 +118,7 @@ def problem_body(
     return body
 
 
-def problem_response(
-    status: int, headers: dict[str, str] | None = None, **fields: Any
-) -> Response:
+def problem_response(status: int, headers: dict[str, str] | None = None, **fields: Any) -> Response:
     """A problem+json response (never a traceback, never SQL)."""
     return Response(
         content=dumps(problem_body(status, **fields)),
@@ -180,9 +178,7 @@ async def _on_validation_error(request: Request, exc: Exception) -> Response:
     # A body that is not JSON at all is malformed (400), not a field error (422).
     if any(err["type"] == "json_invalid" for err in errors):
         return _render(request, BadRequest("The request body is not valid JSON.", errors=errors))
-    return _render(
-        request, ValidationFailed("One or more fields are invalid.", errors=errors)
-    )
+    return _render(request, ValidationFailed("One or more fields are invalid.", errors=errors))
 
 
 async def _on_integrity_error(request: Request, exc: Exception) -> Response:
@@ -199,8 +195,10 @@ async def _on_stale_data(request: Request, exc: Exception) -> Response:
 
 
 async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_connect_error(
-        exc
+    if (
+        isinstance(exc, DBAPIError)
+        and not exc.connection_invalidated
+        and not _is_connect_error(exc)
     ):
         logger.exception("database error", exc_info=exc)
         return _render(request, AppError("An unexpected error occurred."))

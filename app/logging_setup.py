@@ -54,7 +54,9 @@ class ConsoleFormatter(logging.Formatter):
             for f in ("duration_ms", "user_id", "client_ip")
             if getattr(record, f, None) is not None
         )
-        line = f"{stamp} {record.levelname:<7} {f'[{rid[:8]}] ' if rid else ''}{record.getMessage()}"
+        line = (
+            f"{stamp} {record.levelname:<7} {f'[{rid[:8]}] ' if rid else ''}{record.getMessage()}"
+        )
         if extras:
             line = f"{line} {extras}"
         if record.exc_info:

@@ -132,7 +132,9 @@ class SecurityHeadersMiddleware:
                     (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
                 ]
                 if self.hsts:
-                    extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+                    extra.append(
+                        (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+                    )
                 if authenticated:
                     extra.append((b"cache-control", b"no-store"))
                 headers.extend((k, v) for k, v in extra if k not in present)

@@ -1,0 +1,1 @@
+"""Staff users: creation, roles, deactivation."""

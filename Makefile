@@ -1,0 +1,50 @@
+# Backoffice developer commands. Quick start: `make run`, `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Runtime packages are installed at the versions pinned in requirements.txt (what Heroku
+# installs), so the tests run against exactly what is deployed.
+CONSTRAINTS := $(VENV)/constraints.txt
+
+.PHONY: run test lint format requirements bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(CONSTRAINTS): requirements.txt | $(BIN)/python
+	grep -v '^\.$$' requirements.txt > $@
+
+$(VENV)/.installed-run: pyproject.toml $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(CONSTRAINTS)
+	$(BIN)/pip install --quiet -c $(CONSTRAINTS) -e '.[dev]'
+	touch $@ $(VENV)/.installed-run
+
+## run: install, migrate the default SQLite database, create an admin and demo data once, serve
+run: $(VENV)/.installed-run
+	$(BIN)/backoffice migrate
+	$(BIN)/backoffice bootstrap
+	$(BIN)/backoffice serve --host 127.0.0.1 --port $${PORT:-8000}
+
+## test: install with test extras, lint, run the whole suite
+test: $(VENV)/.installed-dev lint
+	$(BIN)/pytest -n 2 --dist loadfile
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check app tests alembic scripts
+	$(BIN)/ruff format --check app tests alembic scripts
+	$(BIN)/mypy app
+
+format: $(VENV)/.installed-dev
+	$(BIN)/ruff check --fix app tests alembic scripts
+	$(BIN)/ruff format app tests alembic scripts
+
+## requirements: re-pin requirements.txt from pyproject.toml and the installed versions
+requirements: $(VENV)/.installed-dev
+	$(BIN)/python scripts/pin_requirements.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -18,7 +18,12 @@ from app.db import Database
 from app.docs_pages import router as docs_router
 from app.errors import install_error_handlers
 from app.logging_setup import configure_logging
-from app.middleware import RequestContextMiddleware, SecurityHeadersMiddleware
+from app.middleware import (
+    RateLimitHeadersMiddleware,
+    RequestContextMiddleware,
+    SecurityHeadersMiddleware,
+)
+from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -54,6 +59,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.settings = settings
     app.state.database = database
+    app.state.rate_limiter = RateLimiter(settings.redis_url)
 
     install_error_handlers(app)
     app.include_router(health.router)
@@ -64,6 +70,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,
         hsts=settings.is_production,

@@ -142,3 +142,30 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class RateLimitHeadersMiddleware:
+    """Stamps RateLimit-* headers computed during authentication onto the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                limits = scope.get("state", {}).get("ratelimit_headers")
+                if limits:
+                    headers = list(message.get("headers", []))
+                    present = {key.lower() for key, _ in headers}
+                    for name, value in limits.items():
+                        key = name.lower().encode()
+                        if key not in present:
+                            headers.append((key, value.encode()))
+                    message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)

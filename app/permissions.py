@@ -74,3 +74,14 @@ def can(principal: HasPermissions | None, permission: str, obj: object | None = 
         # A typo in a permission name must fail closed, loudly, in development.
         raise KeyError(f"unknown permission {permission!r}")
     return permission in principal.permissions
+
+
+def permissions_of(role_permissions: Iterable[Iterable[str]]) -> frozenset[str]:
+    """The union of some roles' permissions (unknown names, e.g. retired ones, are dropped)."""
+    return frozenset(p for perms in role_permissions for p in perms if p in PERMISSIONS)
+
+
+def narrow_to_scopes(permissions: frozenset[str], scopes: Iterable[str]) -> frozenset[str]:
+    """A token's effective permissions: its scopes ∩ its owner's (empty scopes = all)."""
+    wanted = frozenset(scopes)
+    return permissions if not wanted else permissions & wanted

@@ -268,6 +268,7 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("last_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("failed_login_count", sa.Integer(), nullable=False),
+        sa.Column("last_failed_login_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
         sa.Column("security_stamp", sa.String(length=64), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),

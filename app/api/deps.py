@@ -1,15 +1,28 @@
-"""Typed dependencies for API handlers: the request's database session and settings."""
+"""Typed dependencies for API handlers: session, settings, the calling Principal, permissions."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.api_tokens import authenticate_personal_token
+from app.auth.oauth import user_for_access_token
+from app.auth.principal import Principal, RequestMeta, principal_for_user
+from app.auth.tokens import looks_like_personal_token
 from app.db import Database, unit_of_work
+from app.errors import NotAuthenticated, PermissionDenied, RateLimited
+from app.permissions import can
+from app.ratelimit import RateLimiter
 from app.settings import Settings
+
+# Declared for OpenAPI only (the /docs Authorize button): both schemes read the same
+# `Authorization: Bearer …` header, and session cookies are never looked at on /api.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+bearer_scheme = HTTPBearer(auto_error=False, description="A personal API token (bo_…)")
 
 
 def get_database(request: Request) -> Database:
@@ -20,6 +33,11 @@ def get_database(request: Request) -> Database:
 def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
+
+
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -33,3 +51,74 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
+
+
+def request_meta(request: Request) -> RequestMeta:
+    """Request id, client IP (already resolved from trusted proxies) and user agent."""
+    return RequestMeta(
+        request_id=getattr(request.state, "request_id", None),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+RequestMetaDep = Annotated[RequestMeta, Depends(request_meta)]
+
+
+async def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
+    meta: RequestMetaDep,
+    _oauth: Annotated[str | None, Depends(oauth2_scheme)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    """Authenticate the bearer token (personal or access token) and count the rate limit."""
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    credentials = credentials.strip()
+    if scheme.lower() != "bearer" or not credentials or len(credentials) > 4096:
+        raise NotAuthenticated()
+    if looks_like_personal_token(credentials):
+        token = await authenticate_personal_token(session, credentials, meta.ip)
+        if token is None:
+            raise NotAuthenticated()
+        principal = principal_for_user(
+            token.user,
+            channel="api",
+            auth_method="personal_token",
+            meta=meta,
+            token_id=token.id,
+            scopes=token.scopes,
+        )
+    else:
+        user = await user_for_access_token(session, credentials, settings)
+        if user is None:
+            raise NotAuthenticated()
+        principal = principal_for_user(user, channel="api", auth_method="access_token", meta=meta)
+    request.state.user_id = principal.user_id
+    result = await limiter.hit(settings.rate_limit_api, "api", principal.key)
+    # Read by RateLimitHeadersMiddleware, which stamps every response of this request.
+    request.scope.setdefault("state", {})["ratelimit_headers"] = result.headers()
+    if not result.allowed:
+        raise RateLimited(
+            "Rate limit exceeded; slow down.",
+            headers={**result.headers(), "Retry-After": str(result.reset_after)},
+        )
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that lets the request through only if `can(principal, permission)`."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not can(principal, permission):
+            raise PermissionDenied(f"This needs the {permission!r} permission.")
+        return principal
+
+    check.__name__ = f"require_{permission.replace(':', '_')}"
+    return check

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+from app.permissions import narrow_to_scopes, permissions_of
+
+if TYPE_CHECKING:
+    from app.models import User
 
 Channel = Literal["admin", "api", "cli", "system"]
 AuthMethod = Literal["session", "personal_token", "access_token", "cli", "system", "anonymous"]
@@ -49,3 +55,32 @@ class Principal:
         if self.token_id is not None and self.auth_method == "personal_token":
             return f"token:{self.token_id}"
         return f"user:{self.user_id}" if self.user_id is not None else f"{self.channel}:anonymous"
+
+
+def principal_for_user(
+    user: User,
+    *,
+    channel: Channel,
+    auth_method: AuthMethod,
+    meta: RequestMeta | None = None,
+    token_id: int | None = None,
+    scopes: Iterable[str] = (),
+) -> Principal:
+    """The Principal of an authenticated user: roles' permissions, narrowed by token scopes.
+
+    An inactive user has no permissions at all (callers refuse them before this anyway).
+    """
+    permissions = (
+        narrow_to_scopes(permissions_of(role.permissions for role in user.roles), scopes)
+        if user.is_active
+        else frozenset()
+    )
+    return Principal(
+        user_id=user.id,
+        email=user.email,
+        channel=channel,
+        auth_method=auth_method,
+        permissions=permissions,
+        token_id=token_id,
+        meta=meta or RequestMeta(),
+    )

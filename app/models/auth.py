@@ -45,6 +45,8 @@ class User(Versioned, Base):
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
     last_login_at: Mapped[datetime | None]
     failed_login_count: Mapped[int] = mapped_column(default=0)
+    # Start of the current run of failures: a run older than the lockout window restarts.
+    last_failed_login_at: Mapped[datetime | None]
     locked_until: Mapped[datetime | None]
     # Rotated on password change, deactivation and "log out everywhere": every session
     # and token issued under an older stamp is dead.

@@ -1,0 +1,104 @@
+"""The caller: who they are, their personal API tokens, their password."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response, status
+
+from app.api.deps import PrincipalDep, SessionDep
+from app.api.responses import problems
+from app.auth import api_tokens, repository
+from app.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, MeRead, RoleBrief
+from app.errors import NotAuthenticated, NotFound
+from app.models import User
+from app.users import service as users_service
+from app.users.schemas import PasswordChange
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+
+async def _current_user(session: SessionDep, principal: PrincipalDep) -> User:
+    user = await repository.get_user_with_roles(session, principal.user_id or 0)
+    if user is None:
+        raise NotAuthenticated()
+    return user
+
+
+@router.get("", response_model=MeRead, responses=problems())
+async def read_me(session: SessionDep, principal: PrincipalDep) -> MeRead:
+    """The caller's user, roles, effective permissions and how they authenticated."""
+    user = await _current_user(session, principal)
+    token = (
+        await repository.get_api_token(session, principal.token_id)
+        if principal.token_id is not None
+        else None
+    )
+    return MeRead(
+        id=user.id,
+        email=user.email,
+        full_name=user.full_name,
+        roles=[RoleBrief.model_validate(role) for role in user.roles],
+        permissions=sorted(principal.permissions),
+        auth_method=principal.auth_method,
+        token_id=principal.token_id,
+        scopes=token.scopes if token else None,
+    )
+
+
+@router.get("/tokens", response_model=list[ApiTokenRead], responses=problems())
+async def list_my_tokens(session: SessionDep, principal: PrincipalDep) -> list[ApiTokenRead]:
+    """The caller's personal API tokens (never the tokens themselves)."""
+    tokens = await repository.list_api_tokens(session, principal.user_id or 0)
+    return [ApiTokenRead.model_validate(token) for token in tokens]
+
+
+@router.post(
+    "/tokens",
+    response_model=ApiTokenCreated,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(422),
+)
+async def create_my_token(
+    body: ApiTokenCreate, session: SessionDep, principal: PrincipalDep, response: Response
+) -> ApiTokenCreated:
+    """Create a personal API token; the response is the only time the token is shown."""
+    user = await _current_user(session, principal)
+    token, plaintext = await api_tokens.create_token(
+        session,
+        principal,
+        user,
+        name=body.name,
+        scopes=body.scopes,
+        expires_days=body.expires_days,
+    )
+    response.headers["Location"] = f"/api/v1/me/tokens/{token.id}"
+    return ApiTokenCreated(**ApiTokenRead.model_validate(token).model_dump(), token=plaintext)
+
+
+@router.delete(
+    "/tokens/{token_id}",
+    status_code=204,
+    responses=problems(404),
+)
+async def revoke_my_token(token_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+    """Revoke one of the caller's tokens (takes effect on the next request)."""
+    token = await repository.get_api_token(session, token_id)
+    if token is None or token.user_id != principal.user_id:
+        raise NotFound("No such token.")
+    await api_tokens.revoke_token(session, principal, token_id)
+    return Response(status_code=204)
+
+
+@router.post("/password", status_code=204, responses=problems(422))
+async def change_my_password(
+    body: PasswordChange, session: SessionDep, principal: PrincipalDep
+) -> Response:
+    """Change one's password; every session and OAuth token issued before is revoked."""
+    user = await _current_user(session, principal)
+    await users_service.change_password(
+        session,
+        principal,
+        user,
+        current_password=body.current_password,
+        new_password=body.new_password,
+    )
+    return Response(status_code=204)

@@ -1,0 +1,105 @@
+"""Roles and the permission registry (roles:manage; reading: users:read)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from app.api.conditional import check_if_match, set_etag
+from app.api.deps import PrincipalDep, SessionDep, require
+from app.api.responses import problems
+from app.auth.principal import Principal
+from app.permissions import PERMISSIONS
+from app.roles import service
+from app.users.schemas import PermissionRead, RoleCreate, RoleRead, RoleUpdate
+
+router = APIRouter(tags=["roles"])
+CanRead = Annotated[Principal, Depends(require("users:read"))]
+CanManage = Annotated[Principal, Depends(require("roles:manage"))]
+
+
+@router.get("/permissions", response_model=list[PermissionRead], responses=problems())
+async def list_permissions(_: PrincipalDep) -> list[PermissionRead]:
+    """Every permission the policy knows, with what it allows."""
+    return [PermissionRead(name=name, description=text) for name, text in PERMISSIONS.items()]
+
+
+@router.get("/roles", response_model=list[RoleRead], responses=problems(403))
+async def list_roles(session: SessionDep, _: CanRead) -> list[RoleRead]:
+    """Every role, by name."""
+    return [RoleRead.model_validate(role) for role in await service.list_roles(session)]
+
+
+@router.get("/roles/{role_id}", response_model=RoleRead, responses=problems(403, 404))
+async def read_role(role_id: int, response: Response, session: SessionDep, _: CanRead) -> RoleRead:
+    """One role."""
+    role = await service.get_role(session, role_id)
+    set_etag(response, role.version)
+    return RoleRead.model_validate(role)
+
+
+@router.post(
+    "/roles",
+    response_model=RoleRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 409, 422),
+)
+async def create_role(
+    body: RoleCreate, response: Response, session: SessionDep, principal: CanManage
+) -> RoleRead:
+    """Create a custom role from registry permissions."""
+    role = await service.create_role(
+        session,
+        principal,
+        name=body.name,
+        description=body.description,
+        permissions=body.permissions,
+    )
+    response.headers["Location"] = f"/api/v1/roles/{role.id}"
+    set_etag(response, role.version)
+    return RoleRead.model_validate(role)
+
+
+@router.patch(
+    "/roles/{role_id}",
+    response_model=RoleRead,
+    responses=problems(403, 404, 409, 412, 422),
+)
+async def update_role(
+    role_id: int,
+    body: RoleUpdate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CanManage,
+) -> RoleRead:
+    """Edit a role; its members' access changes on their next request."""
+    role = await service.get_role(session, role_id)
+    check_if_match(request, role.version)
+    role = await service.update_role(
+        session,
+        principal,
+        role,
+        name=body.name,
+        description=body.description,
+        permissions=body.permissions,
+    )
+    await session.flush()
+    set_etag(response, role.version)
+    return RoleRead.model_validate(role)
+
+
+@router.delete(
+    "/roles/{role_id}",
+    status_code=204,
+    responses=problems(403, 404, 409, 412),
+)
+async def delete_role(
+    role_id: int, request: Request, session: SessionDep, principal: CanManage
+) -> Response:
+    """Delete a custom role nobody holds."""
+    role = await service.get_role(session, role_id)
+    check_if_match(request, role.version)
+    await service.delete_role(session, principal, role)
+    return Response(status_code=204)

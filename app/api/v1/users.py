@@ -1,0 +1,112 @@
+"""Staff users: list, read, create, edit, deactivate (users:read / users:manage)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response, status
+from sqlalchemy import select
+
+from app.api.conditional import check_if_match, is_not_modified, set_etag
+from app.api.deps import SessionDep, require
+from app.api.responses import problems
+from app.auth import repository as auth_repository
+from app.auth.principal import Principal
+from app.errors import NotFound
+from app.models import User
+from app.users import service
+from app.users.schemas import UserCreate, UserRead, UserUpdate
+
+router = APIRouter(prefix="/users", tags=["users"])
+CanRead = Annotated[Principal, Depends(require("users:read"))]
+CanManage = Annotated[Principal, Depends(require("users:manage"))]
+
+
+async def _user(session: SessionDep, user_id: int) -> User:
+    user = await auth_repository.get_user_with_roles(session, user_id)
+    if user is None:
+        raise NotFound("No such user.")
+    return user
+
+
+@router.get("", response_model=list[UserRead], responses=problems(403))
+async def list_users(session: SessionDep, _: CanRead) -> list[UserRead]:
+    """Every staff user, by email (staff lists are small; no pagination needed)."""
+    users = (await session.execute(select(User).order_by(User.email))).scalars().all()
+    return [UserRead.model_validate(user) for user in users]
+
+
+@router.get("/{user_id}", response_model=UserRead, responses=problems(304, 403, 404))
+async def read_user(
+    user_id: int, request: Request, response: Response, session: SessionDep, _: CanRead
+) -> UserRead | Response:
+    """One user, with an ETag of its version."""
+    user = await _user(session, user_id)
+    if is_not_modified(request, user.version):
+        return Response(status_code=304, headers={"ETag": f'"{user.version}"'})
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.post(
+    "",
+    response_model=UserRead,
+    status_code=status.HTTP_201_CREATED,
+    responses=problems(403, 409, 422),
+)
+async def create_user(
+    body: UserCreate, response: Response, session: SessionDep, principal: CanManage
+) -> UserRead:
+    """Create a staff user with roles."""
+    user = await service.create_user(
+        session,
+        principal,
+        email=body.email,
+        password=body.password,
+        full_name=body.full_name,
+        role_names=body.roles,
+    )
+    response.headers["Location"] = f"/api/v1/users/{user.id}"
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.patch(
+    "/{user_id}",
+    response_model=UserRead,
+    responses=problems(403, 404, 409, 412, 422),
+)
+async def update_user(
+    user_id: int,
+    body: UserUpdate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CanManage,
+) -> UserRead:
+    """Edit a user; removing roles or deactivating takes effect on their next request."""
+    user = await _user(session, user_id)
+    check_if_match(request, user.version)
+    user = await service.update_user(
+        session,
+        principal,
+        user,
+        email=body.email,
+        full_name=body.full_name,
+        is_active=body.is_active,
+        role_names=body.roles,
+    )
+    await session.flush()
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)
+
+
+@router.post("/{user_id}/deactivate", response_model=UserRead, responses=problems(403, 404))
+async def deactivate_user(
+    user_id: int, response: Response, session: SessionDep, principal: CanManage
+) -> UserRead:
+    """Deactivate a user: their sessions and tokens stop working at once."""
+    user = await service.deactivate_user(session, principal, await _user(session, user_id))
+    await session.flush()
+    set_etag(response, user.version)
+    return UserRead.model_validate(user)

@@ -1,0 +1,121 @@
+"""OAuth2 password flow: access tokens (JWT) and rotating refresh tokens with reuse detection."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.auth import repository
+from app.auth.principal import Principal
+from app.auth.tokens import (
+    decode_access_token,
+    digest,
+    encode_access_token,
+    mint_opaque_secret,
+)
+from app.models import RefreshToken, User
+from app.models.base import utcnow
+from app.settings import Settings
+
+
+@dataclass(frozen=True)
+class IssuedTokens:
+    """What `/auth/token` and `/auth/refresh` return."""
+
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+async def issue_tokens(
+    session: AsyncSession, user: User, settings: Settings, *, family_id: str | None = None
+) -> IssuedTokens:
+    """A fresh access token and a refresh token (new family unless rotating one)."""
+    access, expires_in = encode_access_token(
+        user_id=user.id,
+        stamp=user.security_stamp,
+        secret_key=settings.secret_key,
+        lifetime=timedelta(minutes=settings.access_token_minutes),
+    )
+    refresh_plain = mint_opaque_secret()
+    session.add(
+        RefreshToken(
+            user_id=user.id,
+            token_hash=digest(refresh_plain),
+            family_id=family_id or str(uuid.uuid4()),
+            expires_at=utcnow() + timedelta(days=settings.refresh_token_days),
+        )
+    )
+    await session.flush()
+    return IssuedTokens(access_token=access, expires_in=expires_in, refresh_token=refresh_plain)
+
+
+async def rotate_refresh_token(
+    session: AsyncSession, anonymous: Principal, presented: str, settings: Settings
+) -> IssuedTokens | None:
+    """Spend `presented` and issue a new pair in its family; None when it is not usable.
+
+    Presenting an already spent token means it was copied: the whole family is revoked
+    (the thief and the victim both have to log in again) and the reuse is audited.
+    The caller commits even on None, so the revocation sticks.
+    """
+    token = await repository.get_refresh_token_by_hash(session, digest(presented))
+    now = utcnow()
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    user = await repository.get_user_with_roles(session, token.user_id)
+    if token.used_at is not None:
+        await repository.revoke_refresh_family(session, token.family_id, now)
+        audit.record(
+            session,
+            anonymous,
+            "token.refresh_reused",
+            resource_type="user",
+            resource_id=token.user_id,
+            actor_user_id=token.user_id,
+            actor_email=user.email if user else None,
+            changes={"family_id": [token.family_id, None]},
+        )
+        return None
+    # A stamp change (password change, deactivation) revokes every refresh token of the
+    # user outright (users.service.rotate_security_stamp), so no stamp check is needed here.
+    if user is None or not user.is_active:
+        return None
+    token.used_at = now
+    return await issue_tokens(session, user, settings, family_id=token.family_id)
+
+
+async def logout(session: AsyncSession, anonymous: Principal, presented: str) -> bool:
+    """Revoke the family of `presented` (audited as logout); False when it is unknown."""
+    token = await repository.get_refresh_token_by_hash(session, digest(presented))
+    if token is None:
+        return False
+    await repository.revoke_refresh_family(session, token.family_id, utcnow())
+    user = await repository.get_user_with_roles(session, token.user_id)
+    audit.record(
+        session,
+        anonymous,
+        "logout",
+        resource_type="user",
+        resource_id=token.user_id,
+        actor_user_id=token.user_id,
+        actor_email=user.email if user else None,
+    )
+    return True
+
+
+async def user_for_access_token(
+    session: AsyncSession, token: str, settings: Settings
+) -> User | None:
+    """The active user whose valid access token this is, if its stamp is still current."""
+    claims = decode_access_token(token, settings.secret_key)
+    if claims is None:
+        return None
+    user = await repository.get_user_with_roles(session, claims.user_id)
+    if user is None or not user.is_active or user.security_stamp != claims.stamp:
+        return None
+    return user

@@ -1,0 +1,95 @@
+"""Server-side admin sessions: start (rotating), resolve with idle/absolute expiry, revoke."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.auth import repository
+from app.auth.principal import Principal, RequestMeta
+from app.auth.tokens import digest, mint_opaque_secret
+from app.errors import NotFound
+from app.models import StaffSession, User
+from app.models.base import utcnow
+from app.permissions import can
+from app.settings import Settings
+
+LAST_SEEN_RESOLUTION = timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
+class StartedSession:
+    """A new session: the opaque token and CSRF secret go into the signed cookie only."""
+
+    row: StaffSession
+    token: str
+    csrf_secret: str
+
+
+async def start_session(
+    session: AsyncSession, user: User, meta: RequestMeta, settings: Settings
+) -> StartedSession:
+    """Open a fresh session for `user` (a new one at every login: no fixation)."""
+    token = mint_opaque_secret()
+    now = utcnow()
+    row = StaffSession(
+        user_id=user.id,
+        token_hash=digest(token),
+        last_seen_at=now,
+        expires_at=now + timedelta(hours=settings.session_max_hours),
+        ip=meta.ip,
+        user_agent=(meta.user_agent or "")[:255] or None,
+    )
+    session.add(row)
+    await session.flush()
+    return StartedSession(row=row, token=token, csrf_secret=secrets.token_urlsafe(32))
+
+
+async def resolve_session(
+    session: AsyncSession, token: str, settings: Settings
+) -> StaffSession | None:
+    """The live session behind `token` (user and roles loaded), or None.
+
+    Dead when revoked, past its absolute lifetime, idle too long, or its user inactive.
+    """
+    row = await repository.get_staff_session_by_hash(session, digest(token))
+    now = utcnow()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    if now - row.last_seen_at > timedelta(minutes=settings.session_idle_minutes):
+        return None
+    if not row.user.is_active:
+        return None
+    if now - row.last_seen_at >= LAST_SEEN_RESOLUTION:
+        row.last_seen_at = now
+    return row
+
+
+async def end_session(session: AsyncSession, principal: Principal, row: StaffSession) -> None:
+    """Log out of one session."""
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(
+            session, principal, "session.ended", resource_type="staff_session", resource_id=row.id
+        )
+
+
+async def revoke_session(session: AsyncSession, principal: Principal, session_id: int) -> None:
+    """End a session: one's own, or anyone's with users:manage (404 otherwise)."""
+    row = await session.get(StaffSession, session_id)
+    if row is None or (row.user_id != principal.user_id and not can(principal, "users:manage")):
+        raise NotFound("No such session.")
+    if row.revoked_at is None:
+        row.revoked_at = utcnow()
+        audit.record(
+            session,
+            principal,
+            "session.revoked",
+            resource_type="staff_session",
+            resource_id=row.id,
+            changes={"user_id": [row.user_id, row.user_id], "revoked_at": [None, row.revoked_at]},
+        )

@@ -1,0 +1,74 @@
+"""Rate limits with `limits`: in process memory by default, shared through Redis when set."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+
+from limits import parse
+from limits.aio.storage import Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RateLimitResult:
+    """The outcome of one hit: allowed or not, and the numbers for RateLimit-* headers."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_after: int
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_after),
+        }
+
+
+def storage_uri(redis_url: str | None) -> str:
+    """The `limits` storage URI for REDIS_URL (async Redis) or process memory."""
+    if not redis_url:
+        return "async+memory://"
+    scheme, _, rest = redis_url.partition("://")
+    return f"async+{scheme}://{rest}"
+
+
+class RateLimiter:
+    """Counts hits per key in a moving window; one instance per application."""
+
+    def __init__(self, redis_url: str | None = None, namespace: str = "bo") -> None:
+        options = {"key_prefix": f"{namespace}-rl"} if redis_url else {}
+        storage = storage_from_string(storage_uri(redis_url), **options)
+        assert isinstance(storage, Storage)
+        self.storage = storage
+        self.strategy = MovingWindowRateLimiter(self.storage)
+
+    async def hit(self, rate: str, *key: str) -> RateLimitResult:
+        """Count one hit of `key` against `rate` (e.g. "10/minute")."""
+        item = parse(rate)
+        allowed = await self.strategy.hit(item, *key)
+        stats = await self.strategy.get_window_stats(item, *key)
+        reset_after = max(0, int(stats.reset_time - time.time()) + 1)
+        return RateLimitResult(
+            allowed=allowed,
+            limit=item.amount,
+            remaining=max(0, stats.remaining),
+            reset_after=reset_after,
+        )
+
+    async def test(self, rate: str, *key: str) -> bool:
+        """Whether a hit would be allowed, without counting one."""
+        return await self.strategy.test(parse(rate), *key)
+
+    async def clear(self, rate: str, *key: str) -> None:
+        await self.strategy.clear(parse(rate), *key)
+
+    async def reset(self) -> None:
+        """Forget every counter (tests; an operator after an incident)."""
+        await self.storage.reset()

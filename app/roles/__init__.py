@@ -1,0 +1,1 @@
+"""Roles: named permission sets (built-ins protected)."""

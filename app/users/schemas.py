@@ -1,0 +1,102 @@
+"""API shapes for users and roles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.auth.schemas import RoleBrief
+
+
+class UserRead(BaseModel):
+    id: int
+    email: str
+    full_name: str
+    is_active: bool
+    roles: list[RoleBrief]
+    last_login_at: datetime | None
+    locked_until: datetime | None
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UserCreate(BaseModel):
+    email: str = Field(min_length=3, max_length=320)
+    full_name: str = Field(default="", max_length=200)
+    password: str = Field(min_length=1, max_length=1024)
+    roles: list[str] = Field(default_factory=list, max_length=32)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ann@example.com",
+                    "full_name": "Ann Example",
+                    "password": "a long passphrase here",
+                    "roles": ["clerk"],
+                }
+            ]
+        },
+    )
+
+
+class UserUpdate(BaseModel):
+    email: str | None = Field(default=None, min_length=3, max_length=320)
+    full_name: str | None = Field(default=None, max_length=200)
+    is_active: bool | None = None
+    roles: list[str] | None = Field(default=None, max_length=32)
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"roles": ["manager"]}]}
+    )
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RoleRead(BaseModel):
+    id: int
+    name: str
+    description: str
+    permissions: list[str]
+    is_builtin: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class RoleCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    description: str = Field(default="", max_length=255)
+    permissions: list[str] = Field(default_factory=list, max_length=128)
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"name": "auditor", "permissions": ["audit:read", "orders:read"]}]
+        },
+    )
+
+
+class RoleUpdate(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=255)
+    permissions: list[str] | None = Field(default=None, max_length=128)
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class PermissionRead(BaseModel):
+    name: str
+    description: str

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -51,12 +51,21 @@ def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
 
 
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # sqlite3 (under aiosqlite) BEGINs only before DML, so DDL ran outside the transaction
+    # and a leading SAVEPOINT started its own, committed by RELEASE whatever the outer
+    # transaction did. Take BEGIN away from the driver; _begin_sqlite_transaction emits it.
+    dbapi_connection.isolation_level = None
     # SQLite ignores foreign keys unless asked on every connection; a busy timeout makes
     # concurrent writers wait for the lock instead of failing at once.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
     cursor.close()
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    # SQLAlchemy's recipe for real transactions on SQLite (transactional DDL, savepoints).
+    connection.exec_driver_sql("BEGIN")
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -74,6 +83,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     engine = create_async_engine(url, **options)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
+        event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine
 
 

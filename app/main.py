@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(docs_router)
     app.include_router(api_v1_router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
-    mount_admin(app, database, settings)
+    mount_admin(app, database, settings, app.state.rate_limiter, session_cookie_name(settings))
 
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.

@@ -35,7 +35,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def accept_request_id(candidate: str | None) -> str:
     """The caller's X-Request-ID when it is 1–128 safe characters, else a fresh one."""
-    if candidate and _SAFE_REQUEST_ID.match(candidate):
+    # fullmatch: with match(), `$` would also accept a trailing newline.
+    if candidate and _SAFE_REQUEST_ID.fullmatch(candidate):
         return candidate
     return uuid.uuid4().hex
 
@@ -73,8 +74,12 @@ class RequestContextMiddleware:
             error_logger.exception("unhandled error")
             if response_started:
                 raise
+            # This answer bypasses the inner middleware, so it takes the security headers
+            # SecurityHeadersMiddleware left in the scope for it.
+            security = scope.get("state", {}).get("security_headers", [])
             response = problem_response(
                 500,
+                headers={key.decode(): value.decode() for key, value in security},
                 detail="An unexpected error occurred; quote the request id when reporting it.",
                 slug="internal-error",
                 instance=scope.get("path"),
@@ -119,24 +124,23 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        authenticated = self._authenticated(scope)
+        extra = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"same-origin"),
+            (b"x-frame-options", b"DENY"),
+            (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+        ]
+        if self.hsts:
+            extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        if self._authenticated(scope):
+            extra.append((b"cache-control", b"no-store"))
+        # For RequestContextMiddleware's last-resort 500, which is sent outside this one.
+        scope.setdefault("state", {})["security_headers"] = extra
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {key.lower() for key, _ in headers}
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"same-origin"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
-                ]
-                if self.hsts:
-                    extra.append(
-                        (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-                    )
-                if authenticated:
-                    extra.append((b"cache-control", b"no-store"))
                 headers.extend((k, v) for k, v in extra if k not in present)
                 message = {**message, "headers": headers}
             await send(message)

@@ -57,6 +57,22 @@ class Settings(BaseSettings):
             raise ValueError("LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL")
         return level
 
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        # Checked here so a typo stops start-up with one line, not a traceback from the
+        # engine; the rule itself lives in app.db (which imports this module, hence late).
+        from sqlalchemy.exc import ArgumentError
+
+        from app.db import normalize_database_url
+
+        try:
+            normalize_database_url(value)
+        except ArgumentError:
+            # SQLAlchemy's message would not help; never echo the URL (it holds a password).
+            raise ValueError("not a database URL (e.g. postgres://user:pw@host/db)") from None
+        return value
+
     @field_validator("redis_url", "metrics_token", "dyno", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:

@@ -1,0 +1,86 @@
+"""Admin authentication: the signed `bo_session` cookie → a live staff session → a Principal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqladmin.authentication import AuthenticationBackend
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.admin.csrf import CSRFMiddleware
+from app.auth.principal import Principal, RequestMeta, principal_for_user
+from app.auth.sessions import resolve_session
+from app.db import Database, unit_of_work
+from app.settings import Settings
+
+SESSION_TOKEN_KEY = "sid"
+
+
+def request_meta(request: Request) -> RequestMeta:
+    return RequestMeta(
+        request_id=getattr(request.state, "request_id", None),
+        ip=request.client.host if request.client else None,
+        user_agent=request.headers.get("user-agent"),
+    )
+
+
+def current_principal(request: Request) -> Principal | None:
+    """The Principal `authenticate` put on the request (None before login)."""
+    principal = getattr(request.state, "principal", None)
+    return principal if isinstance(principal, Principal) else None
+
+
+class StaffAuthBackend(AuthenticationBackend):
+    """sqladmin's authentication hook on our server-side sessions.
+
+    Login and logout are handled by BackofficeAdmin (they need CSRF, throttling and
+    session rotation); this class answers "who is this request" for every admin page.
+    """
+
+    def __init__(self, database: Database, settings: Settings, cookie_name: str) -> None:
+        self.database = database
+        self.settings = settings
+        # Our session middleware replaces sqladmin's (which would set a `session` cookie).
+        # The cookie carries only the opaque session token and the CSRF secret.
+        self.middlewares = [
+            Middleware(
+                SessionMiddleware,
+                secret_key=settings.secret_key,
+                session_cookie=cookie_name,
+                max_age=settings.session_max_hours * 3600,
+                path="/",
+                same_site="lax",
+                https_only=settings.is_production,
+            ),
+            Middleware(CSRFMiddleware, secret_key=settings.secret_key),
+        ]
+
+    async def login(self, request: Request) -> Response | bool:  # pragma: no cover
+        raise NotImplementedError("BackofficeAdmin.login handles the form")
+
+    async def logout(self, request: Request) -> Response | bool:  # pragma: no cover
+        raise NotImplementedError("BackofficeAdmin.logout handles logout")
+
+    async def authenticate(self, request: Request) -> Response | bool:
+        token = request.session.get(SESSION_TOKEN_KEY)
+        if not isinstance(token, str) or not token:
+            return False
+        async for session in unit_of_work(self.database.sessionmaker):
+            row = await resolve_session(session, token, self.settings)
+            if row is None:
+                request.session.pop(SESSION_TOKEN_KEY, None)
+                return False
+            principal = principal_for_user(
+                row.user, channel="admin", auth_method="session", meta=request_meta(request)
+            )
+            request.state.principal = principal
+            request.state.staff_session_id = row.id
+            request.state.user_id = principal.user_id
+        return True
+
+    async def get_user_id(self, request: Request) -> Any:
+        principal = current_principal(request)
+        return principal.user_id if principal else None

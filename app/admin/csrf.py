@@ -1,0 +1,172 @@
+"""CSRF for the admin: tokens bound to the session, and a pure ASGI middleware enforcing them.
+
+A token is `nonce.HMAC(SECRET_KEY, csrf_secret + nonce)`: a fresh nonce per page keeps it
+from being a constant (BREACH), the session's `csrf_secret` binds it to one session, and
+SECRET_KEY means the secret alone (readable in the signed cookie) cannot mint tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from urllib.parse import parse_qs
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+SESSION_KEY = "csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# sqladmin triggers custom actions with a plain GET link; they change state all the same.
+ACTION_PATH = re.compile(r"^/[^/]+/action/[^/]+/?$")
+MAX_FORM_BYTES = 21 * 1024 * 1024  # the CSV import allows 20 MiB
+
+
+def ensure_csrf_secret(session: dict[str, object]) -> str:
+    """The session's CSRF secret, created on first use (e.g. the login page)."""
+    secret = session.get(SESSION_KEY)
+    if not isinstance(secret, str) or not secret:
+        secret = secrets.token_urlsafe(32)
+        session[SESSION_KEY] = secret
+    return secret
+
+
+def make_token(secret_key: str, csrf_secret: str) -> str:
+    nonce = secrets.token_urlsafe(12)
+    mac = hmac.new(secret_key.encode(), f"{csrf_secret}.{nonce}".encode(), hashlib.sha256)
+    return f"{nonce}.{mac.hexdigest()}"
+
+
+def token_is_valid(secret_key: str, csrf_secret: object, token: object) -> bool:
+    if not isinstance(csrf_secret, str) or not csrf_secret or not isinstance(token, str):
+        return False
+    nonce, _, mac = token.partition(".")
+    if not nonce or not mac or len(token) > 256:
+        return False
+    expected = hmac.new(secret_key.encode(), f"{csrf_secret}.{nonce}".encode(), hashlib.sha256)
+    return hmac.compare_digest(expected.hexdigest(), mac)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _own_origin(scope: Scope) -> str:
+    scheme = scope.get("scheme", "http")
+    host = _header(scope, b"host") or ""
+    return f"{scheme}://{host}".lower()
+
+
+async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
+    """The whole body, or (partial, True) when it is over `limit`."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return b"", True
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks), False
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _form_token(scope: Scope, body: bytes) -> str | None:
+    content_type = (_header(scope, b"content-type") or "").lower()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get(CSRF_FIELD)
+        return values[0] if values else None
+    if content_type.startswith("multipart/form-data"):
+        request = Request(scope, _replay(body))
+        try:
+            form: FormData = await request.form()
+        except Exception:  # a malformed multipart body simply has no token
+            return None
+        try:
+            value = form.get(CSRF_FIELD)
+            return value if isinstance(value, str) else None
+        finally:
+            await form.close()
+    return None
+
+
+class CSRFMiddleware:
+    """Refuses (403) state-changing admin requests without a valid token or from another origin.
+
+    Runs inside the session middleware (it reads `scope["session"]`). Exempt paths are
+    matched relative to the admin mount.
+    """
+
+    def __init__(self, app: ASGIApp, *, secret_key: str, exempt: Iterable[str] = ()) -> None:
+        self.app = app
+        self.secret_key = secret_key
+        self.exempt = frozenset(exempt)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope.get("path", "")
+        relative = path[len(scope.get("root_path", "")) :] if path else path
+        method = scope.get("method", "GET")
+        changes_state = method not in SAFE_METHODS or bool(ACTION_PATH.match(relative))
+        if not changes_state or relative in self.exempt:
+            await self.app(scope, receive, send)
+            return
+        origin = _header(scope, b"origin")
+        if origin is not None and origin.lower() != _own_origin(scope):
+            await _refuse(scope, receive, send, "Cross-site request refused.")
+            return
+        token = _header(scope, CSRF_HEADER.encode())
+        body = b""
+        if method not in SAFE_METHODS:
+            body, too_large = await _read_body(receive, MAX_FORM_BYTES)
+            if too_large:
+                await _refuse(scope, receive, send, "Request too large.", status=413)
+                return
+            if token is None:
+                token = await _form_token(scope, body)
+        secret = scope.get("session", {}).get(SESSION_KEY)
+        if not token_is_valid(self.secret_key, secret, token):
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "The form has expired or did not come from this site. Reload the page and try again.",
+            )
+            return
+        await self.app(scope, _replay(body) if method not in SAFE_METHODS else receive, send)
+
+
+async def _refuse(
+    scope: Scope, receive: Receive, send: Send, message: str, status: int = 403
+) -> None:
+    from app.admin.pages import render_error
+
+    response = await render_error(scope, receive, status, message)
+    await response(scope, receive, send)

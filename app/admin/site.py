@@ -1,0 +1,109 @@
+"""The Backoffice admin site: sqladmin with our login, logout, CSRF and template helpers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqladmin import Admin
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
+from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
+from app.auth import login as login_service
+from app.auth.principal import Principal
+from app.auth.sessions import end_session, resolve_session, start_session
+from app.db import Database, unit_of_work
+from app.permissions import can
+from app.ratelimit import RateLimiter
+from app.settings import Settings
+
+
+class BackofficeAdmin(Admin):
+    """sqladmin's Admin with a CSRF-protected, throttled login and a POST-only logout."""
+
+    def __init__(
+        self,
+        *args: Any,
+        database: Database,
+        settings: Settings,
+        limiter: RateLimiter,
+        **kwargs: Any,
+    ) -> None:
+        self.database = database
+        self.settings = settings
+        self.limiter = limiter
+        super().__init__(*args, **kwargs)
+        env = self.templates.env
+        env.globals["csrf_token"] = self.csrf_token
+        env.globals["principal"] = current_principal
+        env.globals["can"] = lambda request, permission: can(current_principal(request), permission)
+        # sqladmin's logout is a GET (any link could log you out); ours is a POST form.
+        for index, route in enumerate(self.admin.router.routes):
+            if isinstance(route, Route) and route.name == "logout":
+                self.admin.router.routes[index] = Route(
+                    "/logout", endpoint=self.logout, name="logout", methods=["GET", "POST"]
+                )
+
+    def csrf_token(self, request: Request) -> str:
+        """A fresh token for a form on this page, bound to the session."""
+        return make_token(self.settings.secret_key, ensure_csrf_secret(request.session))
+
+    async def _render_login(self, request: Request, error: str | None, status: int) -> Response:
+        return await self.templates.TemplateResponse(
+            request, "sqladmin/login.html", {"error": error}, status_code=status
+        )
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            return await self._render_login(request, None, 200)
+        form = await request.form()
+        email = str(form.get("username", ""))[:320]
+        password = str(form.get("password", ""))[:1024]
+        meta = request_meta(request)
+        throttle = await login_service.login_allowed(
+            self.limiter, self.settings.rate_limit_login, meta.ip, email
+        )
+        if not throttle.allowed:
+            response = await self._render_login(
+                request, "Too many login attempts. Wait a minute and try again.", 429
+            )
+            response.headers["Retry-After"] = str(throttle.reset_after)
+            return response
+        async for session in unit_of_work(self.database.sessionmaker):
+            result = await login_service.login_with_password(
+                session, Principal.anonymous("admin", meta), email, password
+            )
+            started = (
+                await start_session(session, result.user, meta, self.settings)
+                if result.user is not None
+                else None
+            )
+        if started is None:
+            return await self._render_login(request, login_service.GENERIC_LOGIN_ERROR, 400)
+        # A new session at every login: whatever the browser held before is worthless.
+        request.session.clear()
+        request.session[SESSION_TOKEN_KEY] = started.token
+        request.session[SESSION_KEY] = started.csrf_secret
+        return RedirectResponse(request.url_for("admin:index"), status_code=302)
+
+    async def logout(self, request: Request) -> Response:
+        if request.method == "GET":
+            # A confirmation page whose button POSTs with a CSRF token.
+            return await self.templates.TemplateResponse(request, "sqladmin/logout.html", {})
+        token = request.session.get(SESSION_TOKEN_KEY)
+        if isinstance(token, str) and token:
+            async for session in unit_of_work(self.database.sessionmaker):
+                row = await resolve_session(session, token, self.settings)
+                if row is not None:
+                    principal = Principal(
+                        user_id=row.user_id,
+                        email=row.user.email,
+                        channel="admin",
+                        auth_method="session",
+                        meta=request_meta(request),
+                    )
+                    await end_session(session, principal, row)
+        request.session.clear()
+        return RedirectResponse(request.url_for("admin:login"), status_code=302)

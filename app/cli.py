@@ -1,0 +1,381 @@
+"""The `backoffice` command: serve, migrate, create-user, seed-demo and bootstrap."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any, NoReturn
+
+import click
+import typer
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+
+from app import demo
+from app.auth.passwords import WeakPassword, check_password_rules
+from app.auth.principal import Principal
+from app.db import Database, normalize_database_url, unit_of_work
+from app.errors import AppError
+from app.logging_setup import configure_logging
+from app.migrations import current_revision, head_revision, upgrade_engine
+from app.settings import ConfigError, Settings, load_settings
+from app.users.repository import count_users
+from app.users.service import create_user
+
+cli = typer.Typer(
+    name="backoffice",
+    help="Backoffice: admin panel and JSON API over one set of models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CLI_PRINCIPAL = Principal(user_id=None, email=None, channel="cli", auth_method="cli")
+BOOTSTRAP_EMAIL = "admin@example.com"
+# Below this many products the seed is quick enough that a progress bar is only noise.
+PROGRESS_THRESHOLD = 10_000
+# Longer than asyncpg's own 5 s connect timeout: this one only catches what that misses.
+PROBE_TIMEOUT_SECONDS = 10
+USAGE_ERROR = 2
+
+Body = Callable[[Settings, Database], Awaitable[None]]
+transaction = asynccontextmanager(unit_of_work)
+
+
+class CommandError(Exception):
+    """A failure the operator can act on, explained in one line; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- the one place errors become a single line on stderr -------------------------------
+
+
+@contextmanager
+def one_line_errors() -> Iterator[None]:
+    """Turn any failure into `error: …` on stderr and a non-zero exit, never a traceback."""
+    try:
+        yield
+    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:
+        _fail(*_describe(exc))
+
+
+def _describe(exc: Exception) -> tuple[str, int]:
+    if isinstance(exc, CommandError):
+        return str(exc), exc.code
+    if isinstance(exc, ConfigError):
+        return str(exc), USAGE_ERROR
+    if isinstance(exc, AppError):
+        details = [e["message"] for e in exc.errors or [] if e.get("message")]
+        extra = [d for d in details if d.lower() not in exc.detail.lower()]
+        return "; ".join([exc.detail.rstrip("."), *extra]), USAGE_ERROR
+    if isinstance(exc, IntegrityError):
+        return f"the change conflicts with existing data ({_cause(exc)})", USAGE_ERROR
+    if isinstance(exc, DBAPIError | OSError | TimeoutError):
+        return f"database error ({_cause(exc)})", 1
+    return f"unexpected {_cause(exc)}", 1
+
+
+def _cause(exc: BaseException) -> str:
+    """`Type: message` of the innermost cause (the driver's error, not SQLAlchemy's wrapper)."""
+    for _ in range(10):  # a bounded walk: exception chains can, in theory, loop
+        inner = getattr(exc, "orig", None) or exc.__cause__
+        if inner is None or inner is exc:
+            break
+        exc = inner
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    raw_url = os.environ.get("DATABASE_URL", "")
+    try:
+        password = make_url(raw_url.strip()).password if raw_url else None
+    except Exception:  # an unparsable URL: its text never reaches the message anyway
+        password = None
+    line = " ".join(message.split())[:500]
+    if password:
+        line = line.replace(str(password), "***")
+    typer.echo(f"error: {line}", err=True)
+    raise typer.Exit(code)
+
+
+# -- settings, database and the wrapper every database command runs through --------------
+
+
+def _load_settings() -> Settings:
+    # One-off commands sign nothing, so the development warning about a random SECRET_KEY
+    # would only add a second line to their output; `serve` warns when the app loads.
+    settings_logger = logging.getLogger("app.settings")
+    previous = settings_logger.level
+    settings_logger.setLevel(logging.ERROR)
+    try:
+        return load_settings()
+    finally:
+        settings_logger.setLevel(previous)
+
+
+def _check_database_url(settings: Settings) -> None:
+    try:
+        make_url(settings.database_url.strip())
+    except (ArgumentError, ValueError):
+        raise CommandError("DATABASE_URL is not a valid database URL", USAGE_ERROR) from None
+    try:
+        normalize_database_url(settings.database_url)
+    except ValueError as exc:
+        raise CommandError(f"invalid DATABASE_URL: {exc}", USAGE_ERROR) from None
+
+
+async def _probe(database: Database) -> str | None:
+    """Connect once so an unreachable database is one clear line; returns the schema revision."""
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), database.engine.connect() as connection:
+            return await current_revision(connection)
+    except Exception as exc:
+        if database.engine.dialect.name == "sqlite":
+            # aiosqlite stops the worker thread of a failed connection without awaiting it;
+            # give it a moment so it does not report to an event loop that has closed.
+            await asyncio.sleep(0.1)
+        where = database.engine.url.render_as_string(hide_password=True)
+        raise CommandError(f"cannot reach the database at {where} ({_cause(exc)})") from None
+
+
+async def _with_database(settings: Settings, body: Body, *, needs_schema: bool) -> None:
+    _check_database_url(settings)
+    database = Database.from_settings(settings)
+    try:
+        revision = await _probe(database)
+        head = head_revision()
+        if needs_schema and revision != head:
+            state = "has no schema yet" if revision is None else f"is at revision {revision}"
+            raise CommandError(f"the database {state}, not {head}; run `backoffice migrate`")
+        await body(settings, database)
+    finally:
+        await database.dispose()
+
+
+def run(body: Body, *, needs_schema: bool = True) -> None:
+    """Load settings, open the database, run `body` in a fresh event loop, report errors once."""
+    with one_line_errors():
+        settings = _load_settings()
+        asyncio.run(_with_database(settings, body, needs_schema=needs_schema))
+
+
+# -- commands ------------------------------------------------------------------------------
+
+
+def server_options(
+    settings: Settings, host: str | None, port: int | None, workers: int | None
+) -> dict[str, Any]:
+    """uvicorn's arguments: the app installs proxy headers and access logging itself."""
+    return {
+        "app": "app.main:create_app",
+        "factory": True,
+        "host": host or ("0.0.0.0" if settings.is_production else "127.0.0.1"),
+        "port": port or settings.port,
+        "workers": workers or settings.web_concurrency,
+        "proxy_headers": False,
+        "access_log": False,
+        "server_header": False,
+        "timeout_graceful_shutdown": 20,
+        "log_config": None,
+        "log_level": settings.log_level.lower(),
+    }
+
+
+@cli.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Default 0.0.0.0 in production, else 127.0.0.1.")
+    ] = None,
+    port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: PORT.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, max=64, help="Default: WEB_CONCURRENCY.")
+    ] = None,
+) -> None:
+    """Run the production web server (uvicorn, its own worker manager)."""
+    with one_line_errors():
+        settings = _load_settings()
+        _check_database_url(settings)
+    configure_logging(settings.log_level, settings.effective_log_format)
+    uvicorn.run(**server_options(settings, host, port, workers))
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every migration to DATABASE_URL (`alembic upgrade head`); safe to repeat."""
+
+    async def body(_: Settings, database: Database) -> None:
+        typer.echo(f"database at head ({await _upgrade(database)})")
+
+    run(body, needs_schema=False)
+
+
+async def _upgrade(database: Database) -> str | None:
+    await upgrade_engine(database.engine)
+    async with database.engine.connect() as connection:
+        return await current_revision(connection)
+
+
+@cli.command("create-user")
+def create_user_command(
+    email: Annotated[str, typer.Option(help="Login email (unique, any case).")],
+    role: Annotated[list[str], typer.Option(help="A role name; repeat for several.")],
+    name: Annotated[str, typer.Option(help="Full name.")] = "",
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from one stdin line.")
+    ] = False,
+) -> None:
+    """Create a staff user; prompts for the password when run interactively."""
+    with one_line_errors():
+        password = _read_password(from_stdin=password_stdin)
+
+    async def body(_: Settings, database: Database) -> None:
+        async with transaction(database.sessionmaker) as session:
+            user = await create_user(
+                session,
+                CLI_PRINCIPAL,
+                email=email,
+                password=password,
+                full_name=name,
+                role_names=role,
+            )
+        roles = ", ".join(sorted(r.name for r in user.roles))
+        typer.echo(f"created user {user.email} (id {user.id}) with roles: {roles}")
+
+    run(body)
+
+
+def stdin_is_interactive() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _read_password(*, from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    if not stdin_is_interactive():
+        raise CommandError(
+            "no terminal to ask for the password; pipe it in with --password-stdin", USAGE_ERROR
+        )
+    return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@cli.command("seed-demo")
+def seed_demo_command(
+    products: Annotated[
+        int, typer.Option(min=1, max=10_000_000, help="How many demo products.")
+    ] = demo.DEFAULT_PRODUCTS,
+) -> None:
+    """Load the demo data set (idempotent); a large --products shows a progress bar."""
+
+    async def body(_: Settings, database: Database) -> None:
+        typer.echo(_summary(await _seed(database, products)))
+
+    run(body)
+
+
+async def _seed(database: Database, products: int) -> demo.SeedCounts:
+    with _progress(products) as advance:
+        async with transaction(database.sessionmaker) as session:
+            return await demo.seed_demo(session, CLI_PRINCIPAL, products=products, progress=advance)
+
+
+@contextmanager
+def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
+    if total < PROGRESS_THRESHOLD:
+        yield None
+        return
+    columns = (TextColumn("products"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True)) as progress:
+        task = progress.add_task("products", total=total)
+        yield lambda done: progress.advance(task, done)
+
+
+def _summary(counts: demo.SeedCounts) -> str:
+    if not counts.added_anything:
+        line = "demo data already present; nothing added"
+    else:
+        line = (
+            f"demo data added: {counts.customers} customers, {counts.products} products, "
+            f"{counts.orders} orders ({counts.order_items} items)"
+        )
+    if counts.orders_skipped:
+        line += f"; {counts.orders_skipped} orders skipped (their products lack stock)"
+    return line
+
+
+@cli.command()
+def bootstrap() -> None:
+    """Development helper (`make run`): migrate, create a first admin, load demo data once."""
+
+    async def body(settings: Settings, database: Database) -> None:
+        if settings.is_production:
+            raise CommandError(
+                "bootstrap is a development helper; in production use `backoffice migrate` "
+                "and `backoffice create-user`",
+                USAGE_ERROR,
+            )
+        typer.echo(f"database at head ({await _upgrade(database)})")
+        password = await _create_first_admin(database)
+        if password is None:
+            typer.echo("users exist; no admin account created")
+        else:
+            typer.echo(
+                "\nCreated the first admin account. Save the password now: it is not shown again.\n"
+                f"    email:    {BOOTSTRAP_EMAIL}\n"
+                f"    password: {password}\n"
+            )
+        async with transaction(database.sessionmaker) as session:
+            if await demo.has_products(session):
+                typer.echo("products exist; demo data not loaded")
+                return
+            counts = await demo.seed_demo(session, CLI_PRINCIPAL)
+        typer.echo(_summary(counts))
+
+    run(body, needs_schema=False)
+
+
+async def _create_first_admin(database: Database) -> str | None:
+    """The new admin's password, or None when some user already exists."""
+    async with transaction(database.sessionmaker) as session:
+        if await count_users(session):
+            return None
+        password = _generate_password(BOOTSTRAP_EMAIL)
+        await create_user(
+            session,
+            CLI_PRINCIPAL,
+            email=BOOTSTRAP_EMAIL,
+            password=password,
+            full_name="Administrator",
+            role_names=["admin"],
+        )
+    return password
+
+
+def _generate_password(email: str) -> str:
+    while True:
+        password = secrets.token_urlsafe(18)
+        try:
+            check_password_rules(password, email)
+        except WeakPassword:  # vanishingly rare: the random text contained "admin"
+            continue
+        return password
+
+
+def main() -> None:
+    """Entry point of the `backoffice` console script."""
+    cli()

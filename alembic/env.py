@@ -9,11 +9,10 @@ from typing import Any
 from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.db import normalize_database_url
+from app.db import create_engine
 from app.models import Base
-from app.settings import get_settings
+from app.settings import get_settings, load_settings
 
 config = context.config
 target_metadata = Base.metadata
@@ -50,8 +49,8 @@ def _run(connection: Connection) -> None:
 
 
 async def _run_async(url: str) -> None:
-    database_url, connect_args = normalize_database_url(url)
-    engine = create_async_engine(database_url, poolclass=pool.NullPool, connect_args=connect_args)
+    # The app's engine factory: same URL translation, SQLite pragmas and transactions.
+    engine = create_engine(load_settings(database_url=url), poolclass=pool.NullPool)
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -90,3 +90,11 @@ def _redact(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:
         else [to_jsonable(v) for v in values]
         for name, values in changes.items()
     }
+
+
+def apply_changes(row: Base, values: Mapping[str, Any]) -> dict[str, list[Any]]:
+    """Set `values` on `row` and return the `{field: [old, new]}` diff of what changed."""
+    before = snapshot(row, values.keys())
+    for name, value in values.items():
+        setattr(row, name, value)
+    return diff(before, snapshot(row, values.keys()))

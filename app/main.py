@@ -17,6 +17,7 @@ from app.api.v1 import router as api_v1_router
 from app.db import Database
 from app.docs_pages import router as docs_router
 from app.errors import install_error_handlers
+from app.listing import CursorCodec
 from app.logging_setup import configure_logging
 from app.middleware import (
     RateLimitHeadersMiddleware,
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = RateLimiter(settings.redis_url)
+    app.state.cursor_codec = CursorCodec(settings.secret_key)
 
     install_error_handlers(app)
     app.include_router(health.router)

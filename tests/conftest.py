@@ -11,8 +11,8 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import NullPool
 
 from app.db import Database, create_engine, normalize_database_url
 from app.main import create_app
@@ -26,9 +26,13 @@ NO_POSTGRES_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests skipped"
 
 def test_settings(database_url: str, **overrides: object) -> Settings:
     """Settings for a test app: test environment, a fixed secret, the given database."""
-    return load_settings(
-        environment="test", database_url=database_url, secret_key=TEST_SECRET_KEY, **overrides
-    )
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "secret_key": TEST_SECRET_KEY,
+    }
+    values.update(overrides)
+    return load_settings(**values)
 
 
 def url_of(engine: AsyncEngine) -> str:
@@ -38,7 +42,9 @@ def url_of(engine: AsyncEngine) -> str:
 async def create_postgres_database(server_url: str, name: str) -> str:
     """CREATE DATABASE `name` on the server of `server_url`; returns the new database's URL."""
     url, _ = normalize_database_url(server_url)
-    admin = create_engine(test_settings(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        test_settings(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     try:
         async with admin.connect() as connection:
             await connection.execute(text(f'CREATE DATABASE "{name}"'))
@@ -48,7 +54,9 @@ async def create_postgres_database(server_url: str, name: str) -> str:
 
 
 async def drop_postgres_database(server_url: str, name: str) -> None:
-    admin = create_engine(test_settings(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    admin = create_engine(
+        test_settings(server_url), isolation_level="AUTOCOMMIT", poolclass=NullPool
+    )
     try:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -161,4 +169,3 @@ def postgres_url() -> str:
     if server is None:
         pytest.skip(NO_POSTGRES_REASON)
     return server
-

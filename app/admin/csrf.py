@@ -157,7 +157,7 @@ class CSRFMiddleware:
                 scope,
                 receive,
                 send,
-                "The form has expired or did not come from this site. Reload the page and try again.",
+                "The form has expired or did not come from this site; reload the page.",
             )
             return
         await self.app(scope, _replay(body) if method not in SAFE_METHODS else receive, send)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.v1 import auth, me, roles, users
+from app.api.v1 import auth, customers, me, orders, products, roles, users
 
 router = APIRouter()
 router.include_router(auth.router)
 router.include_router(me.router)
 router.include_router(users.router)
 router.include_router(roles.router)
+router.include_router(customers.router)
+router.include_router(products.router)
+router.include_router(orders.router)

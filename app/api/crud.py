@@ -1,0 +1,138 @@
+"""A router factory for the plain resources (customers, products): one copy of the CRUD rules.
+
+No `from __future__ import annotations` here: FastAPI must see the real schema classes in
+the endpoint signatures built inside the factory.
+"""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.conditional import check_if_match
+from app.api.deps import SessionDep, require
+from app.api.pages import Page, page_response, patch_values, row_response
+from app.api.responses import problems
+from app.auth.principal import Principal
+from app.listing import ListSpec
+
+
+@dataclass(frozen=True)
+class Resource:
+    """A resource's name, schemas and service functions."""
+
+    name: str  # plural, as in the URL and the permission: "customers"
+    singular: str
+    spec: ListSpec
+    read: type[BaseModel]
+    create: type[BaseModel]
+    update: type[BaseModel]
+    get: Callable[[AsyncSession, int], Awaitable[Any]]
+    create_fn: Callable[[AsyncSession, Principal, dict[str, Any]], Awaitable[Any]]
+    update_fn: Callable[[AsyncSession, Principal, Any, dict[str, Any]], Awaitable[Any]]
+    delete_fn: Callable[[AsyncSession, Principal, Any], Awaitable[None]]
+    unique_field: str
+
+
+def crud_router(res: Resource) -> APIRouter:
+    """GET list, GET one, POST, PATCH, DELETE for `res`, each behind `<name>:<action>`."""
+    router = APIRouter(prefix=f"/{res.name}", tags=[res.name])
+    reader = Annotated[Principal, Depends(require(f"{res.name}:read"))]
+    creator = Annotated[Principal, Depends(require(f"{res.name}:create"))]
+    updater = Annotated[Principal, Depends(require(f"{res.name}:update"))]
+    deleter = Annotated[Principal, Depends(require(f"{res.name}:delete"))]
+    read_schema, create_schema, update_schema = res.read, res.create, res.update
+
+    @router.get(
+        "",
+        response_model=Page[read_schema],  # type: ignore[valid-type]
+        responses=problems(400, 403, 422),
+        summary=f"List {res.name}",
+        description=f"A keyset-paginated page of {res.name}. {res.spec.describe()}.",
+    )
+    async def list_rows(
+        request: Request,
+        session: SessionDep,
+        _: reader,
+        limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
+        cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
+        sort: Annotated[str | None, Query(description="a sortable field; `-` descends")] = None,
+        q: Annotated[str | None, Query(description="text search")] = None,
+        include_total: Annotated[bool, Query(description="add the filtered count")] = False,
+    ) -> Response:
+        return await page_response(request, session, res.spec, read_schema)
+
+    @router.get(
+        "/{row_id}",
+        response_model=read_schema,
+        responses=problems(304, 403, 404),
+        summary=f"Read one {res.singular}",
+    )
+    async def read_row(
+        row_id: int,
+        request: Request,
+        session: SessionDep,
+        _: reader,
+    ) -> Response:
+        return row_response(request, await res.get(session, row_id), read_schema)
+
+    @router.post(
+        "",
+        response_model=read_schema,
+        status_code=201,
+        responses=problems(403, 409, 413, 415, 422),
+        summary=f"Create a {res.singular}",
+        description=f"409 names `{res.unique_field}` when it is taken.",
+    )
+    async def create_row(
+        body: create_schema,  # type: ignore[valid-type]
+        request: Request,
+        session: SessionDep,
+        principal: creator,
+    ) -> Response:
+        row = await res.create_fn(session, principal, body.model_dump())  # type: ignore[attr-defined]
+        return row_response(
+            request, row, read_schema, status_code=201, location=f"/api/v1/{res.name}/{row.id}"
+        )
+
+    @router.patch(
+        "/{row_id}",
+        response_model=read_schema,
+        responses=problems(403, 404, 409, 412, 413, 415, 422),
+        summary=f"Edit a {res.singular}",
+        description="Send `If-Match` with the ETag you read: a stale one gives 412.",
+    )
+    async def update_row(
+        row_id: int,
+        body: update_schema,  # type: ignore[valid-type]
+        request: Request,
+        session: SessionDep,
+        principal: updater,
+    ) -> Response:
+        row = await res.get(session, row_id)
+        check_if_match(request, row.version)
+        row = await res.update_fn(session, principal, row, patch_values(body))
+        return row_response(request, row, read_schema)
+
+    @router.delete(
+        "/{row_id}",
+        status_code=204,
+        responses=problems(403, 404, 409, 412),
+        summary=f"Delete a {res.singular}",
+        description="409 while orders reference it: deactivate it instead.",
+    )
+    async def delete_row(
+        row_id: int,
+        request: Request,
+        session: SessionDep,
+        principal: deleter,
+    ) -> Response:
+        row = await res.get(session, row_id)
+        check_if_match(request, row.version)
+        await res.delete_fn(session, principal, row)
+        return Response(status_code=204)
+
+    return router

@@ -1,0 +1,98 @@
+"""Shared plumbing for list and single-row endpoints: parse, page, serialize, ETag."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Generic, TypeVar
+
+import orjson
+from fastapi import Request, Response
+from pydantic import BaseModel, TypeAdapter
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.api.conditional import etag_for, is_not_modified
+from app.errors import ValidationFailed
+from app.listing import CursorCodec, ListQuery, ListSpec, fetch_page, parse_list_query
+
+ReadT = TypeVar("ReadT", bound=BaseModel)
+
+
+class Page(BaseModel, Generic[ReadT]):
+    """A page of a list: `next_cursor` is null on the last page; `total` only when asked."""
+
+    items: list[ReadT]
+    next_cursor: str | None
+    total: int | None = None
+
+
+def cursor_codec(request: Request) -> CursorCodec:
+    codec: CursorCodec = request.app.state.cursor_codec
+    return codec
+
+
+def list_query(request: Request, spec: ListSpec) -> ListQuery:
+    return parse_list_query(spec, request.query_params, cursor_codec(request))
+
+
+async def page_response(
+    request: Request,
+    session: AsyncSession,
+    spec: ListSpec,
+    schema: type[ReadT],
+    base: Select[Any] | None = None,
+) -> Response:
+    """Run the list query and answer `{"items", "next_cursor"[, "total"]}` as JSON."""
+    query = list_query(request, spec)
+    page = await fetch_page(session, spec, query, cursor_codec(request), base)
+    return page_json(page.items, schema, page.next_cursor, page.total)
+
+
+def page_json(
+    rows: Sequence[Any], schema: type[ReadT], next_cursor: str | None, total: int | None
+) -> Response:
+    adapter = TypeAdapter(list[schema])  # type: ignore[valid-type]
+    items = adapter.dump_json([schema.model_validate(row) for row in rows])
+    tail: dict[str, Any] = {"next_cursor": next_cursor}
+    if total is not None:
+        tail["total"] = total
+    body = b'{"items":' + items + b"," + orjson.dumps(tail)[1:]
+    return Response(content=body, media_type="application/json")
+
+
+def row_response(
+    request: Request,
+    row: Any,
+    schema: type[BaseModel],
+    *,
+    status_code: int = 200,
+    location: str | None = None,
+) -> Response:
+    """One row as JSON with its ETag (304 when If-None-Match already has it)."""
+    version = getattr(row, "version", None)
+    headers: dict[str, str] = {}
+    if version is not None:
+        headers["ETag"] = etag_for(version)
+        if status_code == 200 and request.method == "GET" and is_not_modified(request, version):
+            return Response(status_code=304, headers=headers)
+    if location:
+        headers["Location"] = location
+    body = schema.model_validate(row).model_dump_json().encode()
+    return Response(
+        content=body, status_code=status_code, media_type="application/json", headers=headers
+    )
+
+
+def patch_values(body: BaseModel) -> dict[str, Any]:
+    """The fields a PATCH actually sent; an explicit null for a required field is a 422."""
+    values = body.model_dump(exclude_unset=True)
+    nulls = [name for name, value in values.items() if value is None]
+    if nulls:
+        raise ValidationFailed(
+            "Fields cannot be set to null.",
+            errors=[
+                {"loc": ["body", name], "message": "may not be null", "type": "null"}
+                for name in nulls
+            ],
+        )
+    return values

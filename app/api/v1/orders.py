@@ -1,0 +1,185 @@
+"""Orders: list and read (with customer and items), create, edit, items, state actions."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+
+from app.api.conditional import check_if_match
+from app.api.deps import SessionDep, require
+from app.api.pages import Page, page_response, patch_values, row_response
+from app.api.responses import problems
+from app.auth.principal import Principal
+from app.models import Order
+from app.orders import repository, service
+from app.orders.schemas import (
+    OrderCreate,
+    OrderItemCreate,
+    OrderItemUpdate,
+    OrderRead,
+    OrderUpdate,
+)
+
+router = APIRouter(prefix="/orders", tags=["orders"])
+Reader = Annotated[Principal, Depends(require("orders:read"))]
+Creator = Annotated[Principal, Depends(require("orders:create"))]
+Updater = Annotated[Principal, Depends(require("orders:update"))]
+Deleter = Annotated[Principal, Depends(require("orders:delete"))]
+
+
+@router.get(
+    "",
+    response_model=Page[OrderRead],
+    responses=problems(400, 403, 422),
+    description=f"A keyset-paginated page of orders. {service.LIST_SPEC.describe()}.",
+)
+async def list_orders(
+    request: Request,
+    session: SessionDep,
+    _: Reader,
+    limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
+    sort: Annotated[str | None, Query(description="a sortable field; `-` descends")] = None,
+    q: Annotated[str | None, Query(description="text search")] = None,
+    include_total: Annotated[bool, Query(description="add the filtered count")] = False,
+) -> Response:
+    """List orders with their customer and items (three queries whatever the page size)."""
+    base = repository.with_details(select(Order))
+    return await page_response(request, session, service.LIST_SPEC, OrderRead, base)
+
+
+@router.get("/{order_id}", response_model=OrderRead, responses=problems(304, 403, 404))
+async def read_order(order_id: int, request: Request, session: SessionDep, _: Reader) -> Response:
+    """One order with its customer and items, and its ETag."""
+    return row_response(request, await service.get_order(session, order_id), OrderRead)
+
+
+@router.post(
+    "", response_model=OrderRead, status_code=201, responses=problems(403, 409, 413, 415, 422)
+)
+async def create_order(
+    body: OrderCreate, request: Request, session: SessionDep, principal: Creator
+) -> Response:
+    """Create a draft order, optionally with items (prices copied from the products)."""
+    order = await service.create_order(
+        session,
+        principal,
+        customer_id=body.customer_id,
+        notes=body.notes,
+        items=[(item.product_id, item.quantity) for item in body.items],
+    )
+    return row_response(
+        request, order, OrderRead, status_code=201, location=f"/api/v1/orders/{order.id}"
+    )
+
+
+@router.patch(
+    "/{order_id}", response_model=OrderRead, responses=problems(403, 404, 409, 412, 413, 415, 422)
+)
+async def update_order(
+    order_id: int, body: OrderUpdate, request: Request, session: SessionDep, principal: Updater
+) -> Response:
+    """Edit notes, or the customer of a draft."""
+    order = await service.get_order(session, order_id)
+    check_if_match(request, order.version)
+    order = await service.update_order(session, principal, order, patch_values(body))
+    return row_response(request, order, OrderRead)
+
+
+@router.delete("/{order_id}", status_code=204, responses=problems(403, 404, 409, 412))
+async def delete_order(
+    order_id: int, request: Request, session: SessionDep, principal: Deleter
+) -> Response:
+    """Delete a draft or cancelled order."""
+    order = await service.get_order(session, order_id)
+    check_if_match(request, order.version)
+    await service.delete_order(session, principal, order)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{order_id}/items",
+    response_model=OrderRead,
+    status_code=201,
+    responses=problems(403, 404, 409, 412, 413, 415, 422),
+)
+async def add_item(
+    order_id: int,
+    body: OrderItemCreate,
+    request: Request,
+    session: SessionDep,
+    principal: Updater,
+) -> Response:
+    """Add a product to a draft order (merged with an existing line for it)."""
+    order = await service.get_order(session, order_id)
+    check_if_match(request, order.version)
+    order = await service.add_item(session, principal, order, body.product_id, body.quantity)
+    return row_response(
+        request, order, OrderRead, status_code=201, location=f"/api/v1/orders/{order.id}"
+    )
+
+
+@router.patch(
+    "/{order_id}/items/{item_id}",
+    response_model=OrderRead,
+    responses=problems(403, 404, 409, 412, 413, 415, 422),
+)
+async def update_item(
+    order_id: int,
+    item_id: int,
+    body: OrderItemUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: Updater,
+) -> Response:
+    """Change the quantity of a draft order's line."""
+    order = await service.get_order(session, order_id)
+    check_if_match(request, order.version)
+    order = await service.update_item(session, principal, order, item_id, body.quantity)
+    return row_response(request, order, OrderRead)
+
+
+@router.delete(
+    "/{order_id}/items/{item_id}", response_model=OrderRead, responses=problems(403, 404, 409, 412)
+)
+async def remove_item(
+    order_id: int, item_id: int, request: Request, session: SessionDep, principal: Updater
+) -> Response:
+    """Remove a line from a draft order; answers with the updated order."""
+    order = await service.get_order(session, order_id)
+    check_if_match(request, order.version)
+    order = await service.remove_item(session, principal, order, item_id)
+    return row_response(request, order, OrderRead)
+
+
+def _action_route(action: Literal["place", "pay", "ship", "cancel"], summary: str) -> None:
+    # A default-value dependency: the annotation is a plain name FastAPI can resolve.
+    async def act(
+        order_id: int,
+        request: Request,
+        session: SessionDep,
+        principal: Principal = Depends(require(f"orders:{action}")),
+    ) -> Response:
+        current = await service.get_order(session, order_id)
+        check_if_match(request, current.version)
+        order = await service.transition(session, principal, order_id, action)
+        return row_response(request, await service.get_order(session, order.id), OrderRead)
+
+    act.__doc__ = summary
+    act.__name__ = f"{action}_order"
+    router.add_api_route(
+        f"/{{order_id}}/{action}",
+        act,
+        methods=["POST"],
+        response_model=OrderRead,
+        summary=summary,
+        responses=problems(403, 404, 409, 412),
+    )
+
+
+_action_route("place", "Place a draft order: reserve stock for every item, or none")
+_action_route("pay", "Mark a placed order paid")
+_action_route("ship", "Mark a paid order shipped")
+_action_route("cancel", "Cancel a draft, placed or paid order (stock returned)")

@@ -1,0 +1,106 @@
+"""Customer rules: unique email (any case), no deletion while orders reference them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.auth.principal import Principal
+from app.errors import Conflict, NotFound
+from app.listing import ListSpec
+from app.models import Customer, Order
+from app.uniqueness import flush_or_conflict
+from app.webhooks.outbox import emit
+
+FIELDS = ["name", "email", "phone", "company", "notes", "is_active"]
+UNIQUE = {"uq_customers_email_lower": "email", "customers.email": "email"}
+LIST_SPEC = ListSpec(
+    model=Customer,
+    sortable=("id", "name", "email", "company", "created_at", "updated_at"),
+    default_sort="id",
+    searchable=("name", "email", "company"),
+    exact=("email", "company", "is_active"),
+    ranges=("id", "created_at", "updated_at"),
+)
+
+
+async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound("No such customer.")
+    return customer
+
+
+async def _ensure_email_free(session: AsyncSession, email: str, exclude_id: int | None) -> None:
+    statement = select(Customer.id).where(func.lower(Customer.email) == email.lower())
+    existing = (await session.execute(statement)).scalar_one_or_none()
+    if existing is not None and existing != exclude_id:
+        raise Conflict("A customer with this email already exists.", field="email")
+
+
+async def create_customer(
+    session: AsyncSession, principal: Principal, values: dict[str, Any]
+) -> Customer:
+    """Create a customer (audited; emits customer.created)."""
+    await _ensure_email_free(session, values["email"], None)
+    customer = Customer(**values)
+    session.add(customer)
+    await flush_or_conflict(session, UNIQUE)
+    audit.record(
+        session,
+        principal,
+        "customer.created",
+        resource_type="customer",
+        resource_id=customer.id,
+        changes=audit.diff(None, audit.snapshot(customer, FIELDS)),
+    )
+    await emit(session, "customer.created", {"customer": audit.snapshot(customer)})
+    return customer
+
+
+async def update_customer(
+    session: AsyncSession, principal: Principal, customer: Customer, values: dict[str, Any]
+) -> Customer:
+    """Apply the given fields (audited with the diff)."""
+    if "email" in values and values["email"].lower() != customer.email.lower():
+        await _ensure_email_free(session, values["email"], customer.id)
+    changes = audit.apply_changes(customer, values)
+    if changes:
+        await flush_or_conflict(session, UNIQUE)
+        audit.record(
+            session,
+            principal,
+            "customer.updated",
+            resource_type="customer",
+            resource_id=customer.id,
+            changes=changes,
+        )
+    return customer
+
+
+async def delete_customer(session: AsyncSession, principal: Principal, customer: Customer) -> None:
+    """Delete a customer no order references (409 naming how many do; deactivate instead)."""
+    referencing = (
+        await session.execute(
+            select(func.count()).select_from(Order).where(Order.customer_id == customer.id)
+        )
+    ).scalar_one()
+    if referencing:
+        raise Conflict(
+            f"The customer is referenced by {referencing} order(s); deactivate it instead.",
+            referencing_orders=referencing,
+        )
+    before = audit.snapshot(customer, FIELDS)
+    await session.delete(customer)
+    await session.flush()
+    audit.record(
+        session,
+        principal,
+        "customer.deleted",
+        resource_type="customer",
+        resource_id=customer.id,
+        changes=audit.diff(before, None),
+    )

@@ -1,0 +1,245 @@
+"""List conventions of SPEC §6: keyset pagination, sort, `q` search, exact and range filters.
+
+One ListSpec per resource declares what may be sorted, searched and filtered; the API
+and the CSV export both run `list_statement`, so they agree on what a filter means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeSerializer
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from app.errors import BadRequest, ValidationFailed
+from app.jsonutil import to_jsonable
+from app.models import Base
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 200
+RESERVED_PARAMS = frozenset({"limit", "cursor", "sort", "q", "include_total"})
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """What a resource's list may be sorted, searched and filtered by."""
+
+    model: type[Base]
+    sortable: tuple[str, ...]
+    default_sort: str
+    searchable: tuple[str, ...] = ()
+    exact: tuple[str, ...] = ()
+    ranges: tuple[str, ...] = ()
+
+    def column(self, name: str) -> InstrumentedAttribute[Any]:
+        attribute: InstrumentedAttribute[Any] = getattr(self.model, name)
+        return attribute
+
+    def describe(self) -> str:
+        """Human documentation for OpenAPI descriptions."""
+        parts = [f"sort: {', '.join(self.sortable)} (prefix `-` for descending)"]
+        if self.searchable:
+            parts.append(f"q searches: {', '.join(self.searchable)}")
+        if self.exact:
+            parts.append(f"exact filters: {', '.join(self.exact)}")
+        if self.ranges:
+            parts.append(
+                "range filters: " + ", ".join(f"{name}_gte/{name}_lte" for name in self.ranges)
+            )
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    """Validated list parameters."""
+
+    limit: int = DEFAULT_LIMIT
+    sort: str = "id"
+    descending: bool = False
+    q: str | None = None
+    include_total: bool = False
+    after: tuple[Any, int] | None = None
+    conditions: list[Any] = field(default_factory=list)
+
+    @property
+    def sort_key(self) -> str:
+        return f"-{self.sort}" if self.descending else self.sort
+
+
+@dataclass(frozen=True)
+class Page:
+    items: Sequence[Any]
+    next_cursor: str | None
+    total: int | None = None
+
+
+def _bad(param: str, message: str, kind: str = "value_error") -> ValidationFailed:
+    return ValidationFailed(
+        f"Invalid query parameter {param!r}: {message}",
+        errors=[{"loc": ["query", param], "message": message, "type": kind}],
+    )
+
+
+def _python_type(spec: ListSpec, name: str) -> type:
+    return spec.column(name).property.columns[0].type.python_type
+
+
+def parse_value(spec: ListSpec, name: str, raw: str, param: str) -> Any:
+    """A query-string value converted to the column's type (422 when it does not parse)."""
+    kind = _python_type(spec, name)
+    try:
+        if kind is bool:
+            lowered = raw.strip().lower()
+            if lowered not in {"true", "false", "1", "0"}:
+                raise ValueError("expected true or false")
+            return lowered in {"true", "1"}
+        if kind is int:
+            value = int(raw)
+            if not -(2**63) <= value < 2**63:
+                raise ValueError("out of range")
+            return value
+        if kind is Decimal:
+            number = Decimal(raw)
+            if not number.is_finite() or abs(number) >= Decimal("1e10"):
+                raise ValueError("not a finite amount")
+            return number
+        if kind is datetime:
+            moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                raise ValueError("timestamps need an offset, e.g. 2026-01-31T00:00:00Z")
+            return moment
+        if len(raw) > 320:
+            raise ValueError("too long")
+        return raw
+    except InvalidOperation:
+        raise _bad(param, "not a valid number") from None
+    except (ValueError, OverflowError) as exc:
+        raise _bad(param, str(exc) or f"not a valid {kind.__name__}") from None
+
+
+class CursorCodec:
+    """Opaque, signed cursors: tampering gives 400, never a 500 or a wrong page."""
+
+    def __init__(self, secret_key: str) -> None:
+        self.serializer = URLSafeSerializer(secret_key, salt="list-cursor")
+
+    def encode(self, sort_key: str, value: Any, last_id: int) -> str:
+        return str(self.serializer.dumps([sort_key, to_jsonable(value), last_id]))
+
+    def decode(self, token: str, sort_key: str) -> tuple[Any, int]:
+        try:
+            stored_sort, value, last_id = self.serializer.loads(token)
+        except (BadSignature, ValueError, TypeError):
+            raise BadRequest("The cursor is not valid; start again without it.") from None
+        if stored_sort != sort_key or not isinstance(last_id, int):
+            raise BadRequest("The cursor belongs to another sort order; start again without it.")
+        return value, last_id
+
+
+def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCodec) -> ListQuery:
+    """Validate limit, sort, q, cursor and filters; unknown parameters are refused (422)."""
+    raw_limit = params.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise _bad("limit", f"must be an integer from 1 to {MAX_LIMIT}")
+        limit = int(raw_limit)
+    sort_key = params.get("sort") or spec.default_sort
+    descending = sort_key.startswith("-")
+    sort = sort_key.removeprefix("-")
+    if sort not in spec.sortable:
+        raise _bad("sort", f"must be one of {', '.join(spec.sortable)} (optionally with -)")
+    q = (params.get("q") or "").strip() or None
+    if q is not None and len(q) > 200:
+        raise _bad("q", "at most 200 characters")
+    include_total = (params.get("include_total") or "false").lower() in {"true", "1"}
+    after = None
+    if params.get("cursor"):
+        value, last_id = codec.decode(params["cursor"], sort_key)
+        after = (
+            parse_value(spec, sort, str(value), "cursor") if sort != "id" else last_id,
+            last_id,
+        )
+    conditions = []
+    for param, raw in params.items():
+        if param in RESERVED_PARAMS:
+            continue
+        name, op = param, "eq"
+        for suffix in ("_gte", "_lte"):
+            if param.endswith(suffix) and param.removesuffix(suffix) in spec.ranges:
+                name, op = param.removesuffix(suffix), suffix[1:]
+        if op == "eq" and name not in spec.exact:
+            raise _bad(param, "unknown parameter", "unknown_parameter")
+        column = spec.column(name)
+        value = parse_value(spec, name, raw, param)
+        conditions.append(
+            column == value if op == "eq" else column >= value if op == "gte" else column <= value
+        )
+    return ListQuery(limit, sort, descending, q, include_total, after, conditions)
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def filtered(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> Select[Any]:
+    """`statement` with the filters and `q` applied (no order, no keyset, no limit)."""
+    if query.conditions:
+        statement = statement.where(and_(*query.conditions))
+    if query.q and spec.searchable:
+        pattern = f"%{_escape_like(query.q)}%"
+        statement = statement.where(
+            or_(*(spec.column(name).ilike(pattern, escape="\\") for name in spec.searchable))
+        )
+    return statement
+
+
+def list_statement(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> Select[Any]:
+    """Filters, keyset position and order: the page query without its LIMIT."""
+    statement = filtered(spec, query, statement)
+    sort_column = spec.column(query.sort)
+    id_column = spec.column("id")
+    if query.after is not None:
+        value, last_id = query.after
+        if query.sort == "id":
+            statement = statement.where(
+                id_column < last_id if query.descending else id_column > last_id
+            )
+        else:
+            position = tuple_(sort_column, id_column)
+            bound = tuple_(value, last_id)
+            statement = statement.where(position < bound if query.descending else position > bound)
+    if query.sort == "id":
+        return statement.order_by(id_column.desc() if query.descending else id_column.asc())
+    if query.descending:
+        return statement.order_by(sort_column.desc(), id_column.desc())
+    return statement.order_by(sort_column.asc(), id_column.asc())
+
+
+async def fetch_page(
+    session: AsyncSession,
+    spec: ListSpec,
+    query: ListQuery,
+    codec: CursorCodec,
+    base: Select[Any] | None = None,
+) -> Page:
+    """One page (limit + 1 rows fetched to know whether there is a next one)."""
+    base = base if base is not None else select(spec.model)
+    statement = list_statement(spec, query, base).limit(query.limit + 1)
+    rows = list((await session.execute(statement)).unique().scalars())
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        last = rows[-1]
+        next_cursor = codec.encode(query.sort_key, getattr(last, query.sort), last.id)
+    total = None
+    if query.include_total:
+        count = filtered(spec, query, select(func.count()).select_from(spec.model))
+        total = int((await session.execute(count)).scalar_one())
+    return Page(items=rows, next_cursor=next_cursor, total=total)

@@ -1,0 +1,1 @@
+"""Orders: the state machine, stock reservation, items and totals."""

@@ -1,0 +1,1 @@
+"""Products: what the company sells, with stock that never goes negative."""

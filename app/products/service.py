@@ -1,0 +1,128 @@
+"""Product rules: unique SKU, stock ≥ 0, low-stock events, no deletion while ordered."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.auth.principal import Principal
+from app.errors import Conflict, NotFound
+from app.listing import ListSpec
+from app.models import OrderItem, Product
+from app.uniqueness import flush_or_conflict
+from app.webhooks.outbox import emit
+
+FIELDS = ["sku", "name", "description", "price", "stock", "reorder_level", "is_active"]
+UNIQUE = {"uq_products_sku": "sku", "products.sku": "sku"}
+LIST_SPEC = ListSpec(
+    model=Product,
+    sortable=("id", "sku", "name", "price", "stock", "created_at", "updated_at"),
+    default_sort="id",
+    searchable=("name", "sku"),
+    exact=("sku", "is_active"),
+    ranges=("id", "price", "stock", "created_at", "updated_at"),
+)
+
+
+async def get_product(session: AsyncSession, product_id: int) -> Product:
+    product = await session.get(Product, product_id)
+    if product is None:
+        raise NotFound("No such product.")
+    return product
+
+
+async def _ensure_sku_free(session: AsyncSession, sku: str, exclude_id: int | None) -> None:
+    existing = (
+        await session.execute(select(Product.id).where(Product.sku == sku))
+    ).scalar_one_or_none()
+    if existing is not None and existing != exclude_id:
+        raise Conflict("A product with this SKU already exists.", field="sku")
+
+
+async def notice_stock_change(session: AsyncSession, product: Product, old_stock: int) -> None:
+    """Emit product.low_stock when stock falls to or below the reorder level."""
+    if product.stock <= product.reorder_level < old_stock:
+        await emit(
+            session,
+            "product.low_stock",
+            {
+                "product": {
+                    "id": product.id,
+                    "sku": product.sku,
+                    "name": product.name,
+                    "stock": product.stock,
+                    "reorder_level": product.reorder_level,
+                }
+            },
+        )
+
+
+async def create_product(
+    session: AsyncSession, principal: Principal, values: dict[str, Any]
+) -> Product:
+    """Create a product (audited)."""
+    await _ensure_sku_free(session, values["sku"], None)
+    product = Product(**values)
+    session.add(product)
+    await flush_or_conflict(session, UNIQUE)
+    audit.record(
+        session,
+        principal,
+        "product.created",
+        resource_type="product",
+        resource_id=product.id,
+        changes=audit.diff(None, audit.snapshot(product, FIELDS)),
+    )
+    return product
+
+
+async def update_product(
+    session: AsyncSession, principal: Principal, product: Product, values: dict[str, Any]
+) -> Product:
+    """Apply the given fields (audited with the diff; low stock noticed)."""
+    if "sku" in values and values["sku"] != product.sku:
+        await _ensure_sku_free(session, values["sku"], product.id)
+    old_stock = product.stock
+    changes = audit.apply_changes(product, values)
+    if changes:
+        await flush_or_conflict(session, UNIQUE)
+        audit.record(
+            session,
+            principal,
+            "product.updated",
+            resource_type="product",
+            resource_id=product.id,
+            changes=changes,
+        )
+        await notice_stock_change(session, product, old_stock)
+    return product
+
+
+async def delete_product(session: AsyncSession, principal: Principal, product: Product) -> None:
+    """Delete a product no order references (409 naming how many do; deactivate instead)."""
+    referencing = (
+        await session.execute(
+            select(func.count(func.distinct(OrderItem.order_id))).where(
+                OrderItem.product_id == product.id
+            )
+        )
+    ).scalar_one()
+    if referencing:
+        raise Conflict(
+            f"The product is referenced by {referencing} order(s); deactivate it instead.",
+            referencing_orders=referencing,
+        )
+    before = audit.snapshot(product, FIELDS)
+    await session.delete(product)
+    await session.flush()
+    audit.record(
+        session,
+        principal,
+        "product.deleted",
+        resource_type="product",
+        resource_id=product.id,
+        changes=audit.diff(before, None),
+    )

@@ -13,6 +13,8 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import mount_admin
 from app.api import health
+from app.api.body_guard import BodyGuardMiddleware
+from app.api.idempotency import IdempotencyMiddleware
 from app.api.v1 import router as api_v1_router
 from app.db import Database
 from app.docs_pages import router as docs_router
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.
+    app.add_middleware(IdempotencyMiddleware)
+    app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         SecurityHeadersMiddleware,

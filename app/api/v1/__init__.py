@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.v1 import auth, customers, me, orders, products, roles, users
+from app.api.v1 import auth, customers, me, orders, product_io, products, roles, users
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -12,5 +12,7 @@ router.include_router(me.router)
 router.include_router(users.router)
 router.include_router(roles.router)
 router.include_router(customers.router)
+# Before products: "/products/export.csv" must not be taken for "/products/{id}".
+router.include_router(product_io.router)
 router.include_router(products.router)
 router.include_router(orders.router)

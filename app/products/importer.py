@@ -1,0 +1,299 @@
+"""Product CSV import (SPEC §7): validate every line first, then upsert all rows by SKU or none.
+
+PostgreSQL takes the rows through COPY into a temporary table and one INSERT … ON CONFLICT;
+SQLite gets batched upserts. Either way the import is one transaction with one audit row.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import audit
+from app.auth.principal import Principal
+from app.models import Product
+from app.models.base import utcnow
+from app.models.products import SKU_PATTERN
+from app.webhooks.outbox import emit
+
+REQUIRED_COLUMNS = ("sku", "name", "price")
+OPTIONAL_COLUMNS = ("description", "stock", "reorder_level", "is_active")
+MAX_ERRORS = 1000
+BATCH = 5000
+AUDITED_SKUS = 1000
+_SKU = re.compile(SKU_PATTERN)
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n"}
+
+
+@dataclass
+class LineError:
+    line: int
+    field: str
+    message: str
+
+    def as_problem(self) -> dict[str, Any]:
+        return {"loc": ["line", self.line, self.field], "message": self.message, "type": "csv"}
+
+
+@dataclass
+class ImportReport:
+    """What an import found and (unless a dry run or invalid) did."""
+
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    dry_run: bool = False
+    applied: bool = False
+    errors: list[LineError] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "created": self.created,
+            "updated": self.updated,
+            "dry_run": self.dry_run,
+            "applied": self.applied,
+            "errors": [e.as_problem() for e in self.errors],
+        }
+
+
+def _int(raw: str, name: str) -> int:
+    value = int(raw.strip() or "0")
+    if not 0 <= value <= 2_000_000_000:
+        raise ValueError(f"{name} must be between 0 and 2000000000")
+    return value
+
+
+def _parse_row(raw: dict[str, str]) -> dict[str, Any]:
+    """One CSV record as product values; ValueError(field, message) on the first bad field."""
+    values: dict[str, Any] = {}
+    sku = (raw.get("sku") or "").strip()
+    if not _SKU.match(sku):
+        raise _FieldError("sku", "must be 3-32 characters of A-Z, 0-9 and -")
+    values["sku"] = sku
+    name = (raw.get("name") or "").strip()
+    if not 1 <= len(name) <= 200:
+        raise _FieldError("name", "must be 1-200 characters")
+    values["name"] = name
+    try:
+        price = Decimal((raw.get("price") or "").strip())
+    except InvalidOperation:
+        raise _FieldError("price", "must be a number like 12.50") from None
+    if not price.is_finite() or price < 0 or price >= Decimal("1e10"):
+        raise _FieldError("price", "must be between 0 and 9999999999.99")
+    if price != price.quantize(Decimal("0.01")):
+        raise _FieldError("price", "must have at most 2 decimal places")
+    values["price"] = price.quantize(Decimal("0.01"))
+    description = raw.get("description")
+    values["description"] = (description or "").strip()[:10_000]
+    for name_ in ("stock", "reorder_level"):
+        try:
+            values[name_] = _int(raw.get(name_) or "0", name_)
+        except ValueError as exc:
+            message = str(exc) if "between" in str(exc) else "must be a whole number"
+            raise _FieldError(name_, message) from None
+    active = (raw.get("is_active") or "true").strip().lower()
+    if active not in _TRUE | _FALSE:
+        raise _FieldError("is_active", "must be true or false")
+    values["is_active"] = active in _TRUE
+    return values
+
+
+class _FieldError(Exception):
+    def __init__(self, field_name: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field_name
+        self.message = message
+
+
+def parse_csv(
+    data: bytes, progress: Callable[[int], None] | None = None
+) -> tuple[list[dict[str, Any]], list[LineError]]:
+    """Every valid row, and every problem by line number (line 1 is the header)."""
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [LineError(1, "file", "the file is not UTF-8 text")]
+    reader = csv.DictReader(io.StringIO(content, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    if missing or unknown:
+        problems = [LineError(1, c, "required column is missing") for c in missing]
+        problems += [LineError(1, c, "unknown column") for c in unknown]
+        return [], problems
+    reader.fieldnames = header
+    rows: list[dict[str, Any]] = []
+    errors: list[LineError] = []
+    seen: dict[str, int] = {}
+    try:
+        for index, raw in enumerate(_records(reader), start=2):
+            line = reader.line_num
+            if None in raw:
+                errors.append(LineError(line, "row", "more fields than columns"))
+                continue
+            try:
+                values = _parse_row(raw)
+            except _FieldError as exc:
+                errors.append(LineError(line, exc.field, exc.message))
+            else:
+                if values["sku"] in seen:
+                    errors.append(
+                        LineError(line, "sku", f"duplicate of line {seen[values['sku']]}")
+                    )
+                else:
+                    seen[values["sku"]] = line
+                    rows.append(values)
+            if len(errors) >= MAX_ERRORS:
+                errors.append(LineError(line, "file", f"stopped after {MAX_ERRORS} errors"))
+                break
+            if progress and index % 1000 == 0:
+                progress(index)
+    except csv.Error as exc:
+        errors.append(LineError(reader.line_num, "file", f"malformed CSV: {exc}"))
+    if not rows and not errors:
+        errors.append(LineError(1, "file", "no rows to import"))
+    return rows, errors
+
+
+def _records(reader: csv.DictReader[str]) -> Iterator[dict[str, str]]:
+    for record in reader:
+        if any((value or "").strip() for key, value in record.items() if key is not None):
+            yield record
+
+
+async def _existing(session: AsyncSession, skus: list[str]) -> dict[str, tuple[int, int]]:
+    """{sku: (stock, reorder_level)} for the SKUs that already exist."""
+    found: dict[str, tuple[int, int]] = {}
+    for start in range(0, len(skus), BATCH):
+        chunk = skus[start : start + BATCH]
+        statement = select(Product.sku, Product.stock, Product.reorder_level).where(
+            Product.sku.in_(chunk)
+        )
+        for sku, stock, reorder in (await session.execute(statement)).all():
+            found[sku] = (stock, reorder)
+    return found
+
+
+async def _upsert_postgresql(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    assert driver is not None
+    await session.execute(
+        text(
+            "CREATE TEMPORARY TABLE product_import (sku text, name text, description text, "
+            "price numeric(12,2), stock integer, reorder_level integer, is_active boolean) "
+            "ON COMMIT DROP"
+        )
+    )
+    columns = ["sku", "name", "description", "price", "stock", "reorder_level", "is_active"]
+    await driver.copy_records_to_table(
+        "product_import", records=[tuple(r[c] for c in columns) for r in rows], columns=columns
+    )
+    await session.execute(
+        text(
+            "INSERT INTO products (sku, name, description, price, stock, reorder_level, "
+            "is_active, version, created_at, updated_at) "
+            "SELECT sku, name, description, price, stock, reorder_level, is_active, 1, "
+            ":now, :now FROM product_import "
+            "ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, "
+            "description = EXCLUDED.description, price = EXCLUDED.price, "
+            "stock = EXCLUDED.stock, reorder_level = EXCLUDED.reorder_level, "
+            "is_active = EXCLUDED.is_active, version = products.version + 1, "
+            "updated_at = EXCLUDED.updated_at"
+        ),
+        {"now": utcnow()},
+    )
+
+
+async def _upsert_sqlite(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    now = utcnow()
+    for start in range(0, len(rows), BATCH):
+        chunk = [
+            {**r, "version": 1, "created_at": now, "updated_at": now}
+            for r in rows[start : start + BATCH]
+        ]
+        statement = sqlite_insert(Product)
+        statement = statement.on_conflict_do_update(
+            index_elements=["sku"],
+            set_={
+                "name": statement.excluded.name,
+                "description": statement.excluded.description,
+                "price": statement.excluded.price,
+                "stock": statement.excluded.stock,
+                "reorder_level": statement.excluded.reorder_level,
+                "is_active": statement.excluded.is_active,
+                "version": Product.version + 1,
+                "updated_at": statement.excluded.updated_at,
+            },
+        )
+        await session.execute(statement, chunk)
+
+
+async def import_products(
+    session: AsyncSession,
+    principal: Principal,
+    data: bytes,
+    *,
+    dry_run: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Validate the whole file; unless it is a dry run or has errors, upsert every row."""
+    rows, errors = parse_csv(data, progress)
+    report = ImportReport(
+        rows=len(rows) + len({e.line for e in errors if e.line > 1}), dry_run=dry_run, errors=errors
+    )
+    existing = await _existing(session, [r["sku"] for r in rows]) if rows else {}
+    report.updated = sum(1 for r in rows if r["sku"] in existing)
+    report.created = len(rows) - report.updated
+    if errors or dry_run:
+        return report
+    if (await session.connection()).dialect.name == "postgresql":
+        await _upsert_postgresql(session, rows)
+    else:
+        await _upsert_sqlite(session, rows)
+    await _announce_low_stock(session, rows, existing)
+    audit.record(
+        session,
+        principal,
+        "product.imported",
+        resource_type="product",
+        changes={
+            "created": [None, report.created],
+            "updated": [None, report.updated],
+            "skus": [None, [r["sku"] for r in rows[:AUDITED_SKUS]]],
+        },
+    )
+    report.applied = True
+    return report
+
+
+async def _announce_low_stock(
+    session: AsyncSession, rows: list[dict[str, Any]], existing: dict[str, tuple[int, int]]
+) -> None:
+    for row in rows:
+        old_stock = existing.get(row["sku"], (None, None))[0]
+        if old_stock is not None and row["stock"] <= row["reorder_level"] < old_stock:
+            await emit(
+                session,
+                "product.low_stock",
+                {
+                    "product": {
+                        "sku": row["sku"],
+                        "name": row["name"],
+                        "stock": row["stock"],
+                        "reorder_level": row["reorder_level"],
+                    }
+                },
+            )

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from app.api.v1 import auth, customers, me, orders, product_io, products, roles, users
+from app.api.v1 import (
+    audit_events,
+    auth,
+    customers,
+    me,
+    orders,
+    product_io,
+    products,
+    roles,
+    users,
+)
 
 router = APIRouter()
 router.include_router(auth.router)
@@ -16,3 +26,4 @@ router.include_router(customers.router)
 router.include_router(product_io.router)
 router.include_router(products.router)
 router.include_router(orders.router)
+router.include_router(audit_events.router)

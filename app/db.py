@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,3 +128,8 @@ async def unit_of_work(
             raise
         else:
             await session.commit()
+
+
+# The same unit of work as a context manager, for code outside FastAPI's dependencies
+# (the admin, the CLI, the worker): early returns and exceptions close it deterministically.
+transaction = asynccontextmanager(unit_of_work)

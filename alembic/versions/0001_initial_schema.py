@@ -238,6 +238,14 @@ def upgrade() -> None:
     op.create_index(op.f("ix_products_created_at"), "products", ["created_at"], unique=False)
     op.create_index(op.f("ix_products_is_active"), "products", ["is_active"], unique=False)
     op.create_index(op.f("ix_products_name"), "products", ["name"], unique=False)
+    op.create_index(
+        "ix_products_low_stock",
+        "products",
+        ["id"],
+        unique=False,
+        postgresql_where=sa.text("stock <= reorder_level"),
+        sqlite_where=sa.text("stock <= reorder_level"),
+    )
     _create_trigram_index("products", "name")
     op.create_index(op.f("ix_products_price"), "products", ["price"], unique=False)
     op.create_index(op.f("ix_products_stock"), "products", ["stock"], unique=False)

@@ -1,22 +1,50 @@
-"""The sqladmin panel at /admin, mounted with its own sessionmaker and our templates."""
+"""The sqladmin panel at /admin: our login, policy, views, dashboard and account page."""
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI
 
+from app.admin.account import AccountView, ProductImportView
 from app.admin.auth import StaffAuthBackend
 from app.admin.pages import TEMPLATES_DIR
+from app.admin.policy import PolicyAuthorization
 from app.admin.site import BackofficeAdmin
+from app.admin.views.audit import AuditEventView
+from app.admin.views.base import AdminError, ServiceModelView
+from app.admin.views.domain import CustomerView, OrderView, ProductView
+from app.admin.views.staff import ApiTokenView, RoleView, StaffSessionView, UserView
 from app.db import Database
 from app.ratelimit import RateLimiter
 from app.settings import Settings
+
+
+def _not_a_user_error(record: logging.LogRecord) -> bool:
+    # sqladmin logs every exception from a save with a traceback; a rule message shown to
+    # the user (AdminError) is not an error. Unexpected ones are logged by our views.
+    return not (record.exc_info and isinstance(record.exc_info[1], AdminError))
+
+
+logging.getLogger("sqladmin.application").addFilter(_not_a_user_error)
+
+MODEL_VIEWS: list[type[ServiceModelView]] = [
+    OrderView,
+    CustomerView,
+    ProductView,
+    UserView,
+    RoleView,
+    ApiTokenView,
+    StaffSessionView,
+    AuditEventView,
+]
 
 
 def mount_admin(
     app: FastAPI, database: Database, settings: Settings, limiter: RateLimiter, cookie_name: str
 ) -> BackofficeAdmin:
     """Mount the admin at /admin on `app`."""
-    return BackofficeAdmin(
+    admin = BackofficeAdmin(
         app,
         session_maker=database.admin_sessionmaker,
         base_url="/admin",
@@ -24,7 +52,15 @@ def mount_admin(
         logo_url="/static/img/logo.svg",
         templates_dir=str(TEMPLATES_DIR),
         authentication_backend=StaffAuthBackend(database, settings, cookie_name),
+        authorization_backend=PolicyAuthorization(),
         database=database,
         settings=settings,
         limiter=limiter,
     )
+    # Views are classes; each app instance gets subclasses bound to its own database, so
+    # two apps in one process (tests, several workers) never share a session factory.
+    for view in [*MODEL_VIEWS, AccountView, ProductImportView]:
+        bound = type(view.__name__, (view,), {"database": database})
+        admin.add_view(bound)
+    admin.allow_post_actions()
+    return admin

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.admin.csrf import CSRFMiddleware
 from app.auth.principal import Principal, RequestMeta, principal_for_user
 from app.auth.sessions import resolve_session
-from app.db import Database, unit_of_work
+from app.db import Database, transaction
 from app.settings import Settings
 
 SESSION_TOKEN_KEY = "sid"
@@ -68,7 +68,7 @@ class StaffAuthBackend(AuthenticationBackend):
         token = request.session.get(SESSION_TOKEN_KEY)
         if not isinstance(token, str) or not token:
             return False
-        async for session in unit_of_work(self.database.sessionmaker):
+        async with transaction(self.database.sessionmaker) as session:
             row = await resolve_session(session, token, self.settings)
             if row is None:
                 request.session.pop(SESSION_TOKEN_KEY, None)

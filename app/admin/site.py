@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqladmin import Admin
+from sqladmin.authentication import login_required
+from starlette.datastructures import URL
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
+from app.admin.dashboard import dashboard_context
+from app.admin.notices import notices
+from app.admin.views.base import AdminError, ServiceModelView
 from app.auth import login as login_service
 from app.auth.principal import Principal
 from app.auth.sessions import end_session, resolve_session, start_session
-from app.db import Database, unit_of_work
+from app.db import Database, transaction
 from app.permissions import can
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -39,12 +44,45 @@ class BackofficeAdmin(Admin):
         env.globals["csrf_token"] = self.csrf_token
         env.globals["principal"] = current_principal
         env.globals["can"] = lambda request, permission: can(current_principal(request), permission)
+        # Notices travel in the URL; sqladmin's flash messages would live in the cookie.
+        env.globals["get_flashed_messages"] = notices
         # sqladmin's logout is a GET (any link could log you out); ours is a POST form.
         for index, route in enumerate(self.admin.router.routes):
             if isinstance(route, Route) and route.name == "logout":
                 self.admin.router.routes[index] = Route(
                     "/logout", endpoint=self.logout, name="logout", methods=["GET", "POST"]
                 )
+
+    def allow_post_actions(self) -> None:
+        """Custom actions accept POST (our buttons post forms); GET stays CSRF-checked."""
+        for route in self.admin.router.routes:
+            if isinstance(route, Route) and (route.name or "").startswith("action-"):
+                route.methods = {"GET", "HEAD", "POST"}
+
+    @login_required
+    async def index(self, request: Request) -> Response:
+        """The dashboard: counts, recent orders, low stock, 30 days of orders and revenue."""
+        async with self.database.sessionmaker() as session:
+            context = await dashboard_context(session)
+        return await self.templates.TemplateResponse(request, "sqladmin/index.html", context)
+
+    @login_required
+    async def delete(self, request: Request) -> Response:
+        """Bulk delete in one transaction: every selected row or none (sqladmin commits each)."""
+        await self._delete(request)
+        identity = request.path_params["identity"]
+        view = self._find_model_view(identity)
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk]
+        target = URL(str(request.url_for("admin:list", identity=identity)))
+        if not isinstance(view, ServiceModelView):
+            return PlainTextResponse(str(target.include_query_params(error="Not deletable.")))
+        try:
+            await view.delete_many(request, pks)
+        except AdminError as exc:
+            return PlainTextResponse(str(target.include_query_params(error=str(exc))))
+        return PlainTextResponse(
+            str(target.include_query_params(notice=f"{len(pks)} row(s) deleted."))
+        )
 
     def csrf_token(self, request: Request) -> str:
         """A fresh token for a form on this page, bound to the session."""
@@ -71,7 +109,7 @@ class BackofficeAdmin(Admin):
             )
             response.headers["Retry-After"] = str(throttle.reset_after)
             return response
-        async for session in unit_of_work(self.database.sessionmaker):
+        async with transaction(self.database.sessionmaker) as session:
             result = await login_service.login_with_password(
                 session, Principal.anonymous("admin", meta), email, password
             )
@@ -94,7 +132,7 @@ class BackofficeAdmin(Admin):
             return await self.templates.TemplateResponse(request, "sqladmin/logout.html", {})
         token = request.session.get(SESSION_TOKEN_KEY)
         if isinstance(token, str) and token:
-            async for session in unit_of_work(self.database.sessionmaker):
+            async with transaction(self.database.sessionmaker) as session:
                 row = await resolve_session(session, token, self.settings)
                 if row is not None:
                     principal = Principal(

@@ -182,7 +182,12 @@ async def update_user(
     if full_name is not None:
         user.full_name = full_name.strip()
     if role_names is not None:
-        user.roles = await _roles_named(session, role_names)
+        roles = await _roles_named(session, role_names)
+        if sorted(role.name for role in roles) != before_roles:
+            user.roles = roles
+            # A collection change alone issues no UPDATE of the row, so the version (the
+            # ETag) would not move and a stale If-Match could overwrite it unnoticed.
+            user.updated_at = utcnow()
     if is_active is not None and is_active != user.is_active:
         user.is_active = is_active
         if not is_active:
@@ -202,3 +207,11 @@ async def update_user(
             changes=changes,
         )
     return user
+
+
+async def log_out_everywhere(session: AsyncSession, principal: Principal, user: User) -> None:
+    """End every session and OAuth token of `user` (audited)."""
+    await rotate_security_stamp(session, user)
+    audit.record(
+        session, principal, "user.logged_out_everywhere", resource_type="user", resource_id=user.id
+    )

@@ -1,22 +1,14 @@
-// Backoffice admin glue: every state-changing request sqladmin's scripts make carries the
-// page's CSRF token (header for AJAX, hidden field for forms).
+// Backoffice admin glue. Every state-changing request carries the page's CSRF token
+// (header for AJAX, hidden field for forms), and sqladmin's GET action links become POSTs.
 (function () {
   var meta = document.querySelector('meta[name="csrf-token"]');
   var token = meta ? meta.getAttribute("content") : "";
+
   if (window.jQuery) {
     window.jQuery.ajaxSetup({ headers: { "X-CSRF-Token": token } });
   }
-  var originalFetch = window.fetch;
-  window.fetch = function (input, init) {
-    init = init || {};
-    var method = (init.method || "GET").toUpperCase();
-    if (method !== "GET" && method !== "HEAD") {
-      init.headers = new Headers(init.headers || {});
-      init.headers.set("X-CSRF-Token", token);
-    }
-    return originalFetch.call(this, input, init);
-  };
-  document.querySelectorAll("form").forEach(function (form) {
+
+  function addTokenTo(form) {
     if ((form.getAttribute("method") || "GET").toUpperCase() === "POST" &&
         !form.querySelector('input[name="csrf_token"]')) {
       var input = document.createElement("input");
@@ -25,5 +17,56 @@
       input.value = token;
       form.appendChild(input);
     }
+  }
+  document.querySelectorAll("form").forEach(addTokenTo);
+
+  function postTo(url) {
+    var form = document.createElement("form");
+    form.method = "POST";
+    form.action = url;
+    form.style.display = "none";
+    addTokenTo(form);
+    document.body.appendChild(form);
+    form.submit();
+  }
+
+  function selectedPks() {
+    var pks = [];
+    document.querySelectorAll(".select-box:checked").forEach(function (box) {
+      var hidden = box.parentElement.querySelector('input[type="hidden"]');
+      if (hidden) { pks.push(hidden.value); }
+    });
+    return pks;
+  }
+
+  // List page: action menu entries and their confirmation buttons.
+  if (window.jQuery) {
+    window.jQuery("[id^='action-custom-']").off("click");
+  }
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a");
+    if (!link) { return; }
+    if (link.id && link.id.indexOf("action-custom-") === 0 && link.getAttribute("data-url")) {
+      event.preventDefault();
+      postTo(link.getAttribute("data-url") + "?pks=" + selectedPks().join(","));
+      return;
+    }
+    // Details page: action buttons are plain links to …/action/<name>?pks=<id>.
+    var href = link.getAttribute("href") || "";
+    if (href.indexOf("/action/") !== -1 && href.indexOf("?pks=") !== -1) {
+      event.preventDefault();
+      postTo(href);
+    }
+  }, true);
+
+  // Copy buttons (tokens shown once).
+  document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+    button.addEventListener("click", function () {
+      var target = document.getElementById(button.getAttribute("data-copy-target"));
+      if (target && navigator.clipboard) {
+        navigator.clipboard.writeText(target.textContent.trim());
+        button.textContent = "Copied";
+      }
+    });
   });
 })();

@@ -1,0 +1,162 @@
+"""'My account' (/admin/account): change password, end own sessions, own API tokens.
+
+The page is a sqladmin BaseView (so it is in the menu and behind the login); its forms
+POST to /admin/account/<op>, one handler that calls the same services as the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqladmin import BaseView, expose
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from app.admin.views.base import AdminError, require_principal
+from app.auth import api_tokens, repository, sessions
+from app.auth.tokens import PERSONAL_TOKEN_PREFIX
+from app.db import Database, transaction
+from app.errors import AppError
+from app.models.base import utcnow
+from app.permissions import PERMISSIONS
+from app.users import service as users_service
+
+
+def _back(request: Request, **params: str) -> RedirectResponse:
+    url = URL(str(request.url_for("admin:view-account"))).include_query_params(**params)
+    return RedirectResponse(str(url), status_code=302)
+
+
+class AccountView(BaseView):
+    name = "My account"
+    identity = "account"
+    icon = "fa-solid fa-user"
+    database: Database
+
+    @expose("/account", methods=["GET", "POST"], identity="account")
+    async def account(self, request: Request) -> Response:
+        if request.method == "POST":
+            return await self._post(request)
+        return await self._render(request, None)
+
+    async def _render(self, request: Request, new_token: str | None) -> Response:
+        principal = require_principal(request)
+        async with self.database.sessionmaker() as session:
+            user = await repository.get_user_with_roles(session, principal.user_id or 0)
+            tokens = await repository.list_api_tokens(session, principal.user_id or 0)
+            live = await repository.list_active_staff_sessions(
+                session, principal.user_id or 0, utcnow()
+            )
+        context: dict[str, Any] = {
+            "user": user,
+            "tokens": tokens,
+            "sessions": live,
+            "current_session_id": getattr(request.state, "staff_session_id", None),
+            "permissions": sorted(principal.permissions),
+            "all_permissions": list(PERMISSIONS),
+            "new_token": new_token,
+            "token_prefix": PERSONAL_TOKEN_PREFIX,
+        }
+        response = await self.templates.TemplateResponse(request, "admin/account.html", context)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def _post(self, request: Request) -> Response:
+        principal = require_principal(request)
+        form = await request.form()
+        op = str(form.get("op", ""))
+        new_token: str | None = None
+        try:
+            async with transaction(self.database.sessionmaker) as session:
+                user = await repository.get_user_with_roles(session, principal.user_id or 0)
+                if user is None:
+                    raise AdminError("Your account no longer exists.")
+                if op == "password":
+                    if form.get("new_password") != form.get("confirm_password"):
+                        raise AdminError("The two new passwords differ.")
+                    await users_service.change_password(
+                        session,
+                        principal,
+                        user,
+                        current_password=str(form.get("current_password", "")),
+                        new_password=str(form.get("new_password", "")),
+                        keep_session_id=getattr(request.state, "staff_session_id", None),
+                    )
+                    message = "Password changed; your other sessions were ended."
+                elif op == "create-token":
+                    scopes = [str(s) for s in form.getlist("scopes")]
+                    days = str(form.get("expires_days", "")).strip()
+                    _, plaintext = await api_tokens.create_token(
+                        session,
+                        principal,
+                        user,
+                        name=str(form.get("name", "")),
+                        scopes=scopes,
+                        expires_days=int(days) if days.isdigit() else None,
+                    )
+                    new_token = plaintext
+                    message = "Token created."
+                elif op == "revoke-token":
+                    await api_tokens.revoke_token(session, principal, _int(form.get("token_id")))
+                    message = "Token revoked."
+                elif op == "end-session":
+                    await sessions.revoke_session(session, principal, _int(form.get("session_id")))
+                    message = "Session ended."
+                else:
+                    raise AdminError("Unknown request.")
+        except AppError as exc:
+            return _back(request, error=exc.detail)
+        except AdminError as exc:
+            return _back(request, error=str(exc))
+        if new_token is not None:
+            # Rendered straight into this response (never a redirect, cookie or URL):
+            # the only time the token exists outside its owner's hands.
+            return await self._render(request, new_token)
+        return _back(request, notice=message)
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise AdminError("Invalid request.") from None
+
+
+class ProductImportView(BaseView):
+    name = "Import products"
+    identity = "product-import"
+    icon = "fa-solid fa-file-import"
+    database: Database
+
+    @expose("/product-import", methods=["GET", "POST"], identity="product-import")
+    async def product_import(self, request: Request) -> Response:
+        context: dict[str, Any] = {"report": None, "applied": False}
+        if request.method == "POST":
+            from app.products import importer
+
+            principal = require_principal(request)
+            form = await request.form(max_files=1)
+            upload = form.get("file")
+            dry_run = form.get("mode") != "apply"
+            if upload is None or isinstance(upload, str):
+                context["error"] = "Choose a CSV file."
+            else:
+                data = await upload.read()
+                try:
+                    async with transaction(self.database.sessionmaker) as session:
+                        report = await importer.import_products(
+                            session, principal, data, dry_run=dry_run
+                        )
+                        context["report"] = report
+                except AppError as exc:
+                    context["error"] = exc.detail
+        response = await self.templates.TemplateResponse(
+            request,
+            "admin/product_import.html",
+            context,
+            status_code=400
+            if context.get("error") or (context["report"] is not None and context["report"].errors)
+            else 200,
+        )
+        return response

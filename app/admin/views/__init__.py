@@ -1,0 +1,1 @@
+"""The admin's model views: each writes through its domain service."""

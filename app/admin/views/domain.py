@@ -1,0 +1,304 @@
+"""Admin views for customers, products and orders (writes through their services)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, ClassVar
+
+from sqladmin import action, expose
+from sqladmin.filters import BooleanFilter, StaticValuesFilter
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from app.admin.notices import redirect_with_notice
+from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.auth.principal import Principal
+from app.customers import service as customers
+from app.models import Customer, Order, OrderStatus, Product
+from app.orders import service as orders
+from app.products import service as products
+
+
+class CustomerView(ServiceModelView, model=Customer):
+    name = "Customer"
+    name_plural = "Customers"
+    identity = "customer"
+    icon = "fa-solid fa-users"
+    column_list: ClassVar[Any] = ["id", "name", "email", "company", "is_active", "created_at"]
+    column_searchable_list: ClassVar[Any] = ["name", "email", "company"]
+    column_sortable_list: ClassVar[Any] = ["id", "name", "email", "company", "created_at"]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [BooleanFilter(Customer.is_active)]
+    form_columns: ClassVar[Any] = [
+        "name",
+        "email",
+        "phone",
+        "company",
+        "notes",
+        "is_active",
+        "version",
+    ]
+
+    async def create(
+        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
+    ) -> Any:
+        return await customers.create_customer(session, principal, _text_fields(data))
+
+    async def update(
+        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
+    ) -> Any:
+        return await customers.update_customer(session, principal, obj, _text_fields(data))
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        await customers.delete_customer(session, principal, obj)
+
+
+def _text_fields(data: dict[str, Any]) -> dict[str, Any]:
+    # WTForms gives None for empty optional text; the models store "".
+    return {
+        k: ("" if v is None and k in {"phone", "company", "notes", "description"} else v)
+        for k, v in data.items()
+    }
+
+
+class ProductView(ServiceModelView, model=Product):
+    name = "Product"
+    name_plural = "Products"
+    identity = "product"
+    icon = "fa-solid fa-box"
+    column_list: ClassVar[Any] = [
+        "id",
+        "sku",
+        "name",
+        "price",
+        "stock",
+        "reorder_level",
+        "is_active",
+    ]
+    column_searchable_list: ClassVar[Any] = ["sku", "name"]
+    column_sortable_list: ClassVar[Any] = ["id", "sku", "name", "price", "stock"]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [BooleanFilter(Product.is_active)]
+    form_columns: ClassVar[Any] = [
+        "sku",
+        "name",
+        "description",
+        "price",
+        "stock",
+        "reorder_level",
+        "is_active",
+        "version",
+    ]
+
+    def clean(self, data: dict[str, Any]) -> dict[str, Any]:
+        values = _text_fields(super().clean(data))
+        if isinstance(values.get("price"), Decimal):
+            values["price"] = values["price"].quantize(Decimal("0.01"))
+        if isinstance(values.get("sku"), str):
+            values["sku"] = values["sku"].strip().upper()
+        return values
+
+    async def create(
+        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
+    ) -> Any:
+        _check_product(data)
+        return await products.create_product(session, principal, data)
+
+    async def update(
+        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
+    ) -> Any:
+        _check_product(data)
+        return await products.update_product(session, principal, obj, data)
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        await products.delete_product(session, principal, obj)
+
+
+def _check_product(data: dict[str, Any]) -> None:
+    """The API's schema rules for the fields a form can get wrong."""
+    from app.products.schemas import ProductCreate
+
+    try:
+        ProductCreate.model_validate({k: v for k, v in data.items() if v is not None})
+    except Exception as exc:
+        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
+        messages = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        raise AdminError(messages or "Invalid product.") from None
+
+
+STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in OrderStatus]
+
+
+class OrderView(ServiceModelView, model=Order):
+    name = "Order"
+    name_plural = "Orders"
+    identity = "order"
+    icon = "fa-solid fa-cart-shopping"
+    column_list: ClassVar[Any] = [
+        "number",
+        "customer",
+        "status",
+        "total",
+        "placed_at",
+        "created_at",
+    ]
+    column_searchable_list: ClassVar[Any] = ["number", "notes"]
+    column_sortable_list: ClassVar[Any] = ["number", "status", "total", "created_at"]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [StaticValuesFilter(Order.status, values=STATUS_CHOICES)]
+    column_details_list: ClassVar[Any] = [
+        "number",
+        "customer",
+        "status",
+        "notes",
+        "total",
+        "placed_at",
+        "created_at",
+        "updated_at",
+        "version",
+    ]
+    form_columns: ClassVar[Any] = ["customer", "notes", "version"]
+    form_ajax_refs: ClassVar[dict[str, dict[str, Any]]] = {
+        "customer": {"fields": ("name", "email", "company"), "order_by": "name"}
+    }
+    details_template = "admin/order_details.html"
+
+    async def load(self, session: AsyncSession, pk: int) -> Any:
+        return await orders.get_order(session, pk)
+
+    def clean(self, data: dict[str, Any]) -> dict[str, Any]:
+        values = super().clean(data)
+        customer = values.pop("customer", None)
+        if customer not in (None, ""):
+            values["customer_id"] = int(getattr(customer, "id", customer))
+        if values.get("notes") is None:
+            values["notes"] = ""
+        return values
+
+    async def create(
+        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
+    ) -> Any:
+        if "customer_id" not in data:
+            raise AdminError("Choose a customer.")
+        return await orders.create_order(
+            session, principal, customer_id=data["customer_id"], notes=data.get("notes", "")
+        )
+
+    async def update(
+        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
+    ) -> Any:
+        return await orders.update_order(session, principal, obj, data)
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        await orders.delete_order(session, principal, obj)
+
+    async def details_context(self, request: Request) -> dict[str, Any]:
+        async with self.database.sessionmaker() as session:
+            order = await orders.get_order(session, int(request.path_params["pk"]))
+            return {"order": order, "items": list(order.items), "OrderStatus": OrderStatus}
+
+    async def _transition(self, request: Request, name: str) -> Response:
+        principal = require_principal(request)
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        if not pks:
+            return redirect_with_notice(
+                request, self.identity, None, "Select at least one order.", error=True
+            )
+        try:
+            # Bulk actions are all or nothing, like bulk delete.
+            async with self.unit_of_work(request) as session:
+                done = [await orders.transition(session, principal, int(pk), name) for pk in pks]
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        numbers = ", ".join(order.number for order in done)
+        verb = {"place": "placed", "pay": "marked paid", "ship": "shipped", "cancel": "cancelled"}[
+            name
+        ]
+        return redirect_with_notice(request, self.identity, pks, f"{numbers} {verb}.")
+
+    @action(name="place", label="Place", confirmation_message="Place the selected orders?")
+    async def place(self, request: Request) -> Response:
+        return await self._transition(request, "place")
+
+    @action(name="pay", label="Mark paid", confirmation_message="Mark the selected orders paid?")
+    async def pay(self, request: Request) -> Response:
+        return await self._transition(request, "pay")
+
+    @action(name="ship", label="Ship", confirmation_message="Ship the selected orders?")
+    async def ship(self, request: Request) -> Response:
+        return await self._transition(request, "ship")
+
+    @action(name="cancel", label="Cancel", confirmation_message="Cancel the selected orders?")
+    async def cancel(self, request: Request) -> Response:
+        return await self._transition(request, "cancel")
+
+    @expose("/product-lookup", methods=["GET"])
+    async def product_lookup(self, request: Request) -> Response:
+        """Search-as-you-type for the add-item form: active products by SKU or name."""
+        term = request.query_params.get("term", "").strip()[:100]
+        if not term or not self.has_permission(request, "edit"):
+            return JSONResponse({"results": []})
+        pattern = f"%{term.replace('%', '').replace('_', '')}%"
+        statement = (
+            select(Product)
+            .where(Product.is_active.is_(True))
+            .where(or_(Product.sku.ilike(pattern), Product.name.ilike(pattern)))
+            .order_by(Product.sku)
+            .limit(20)
+        )
+        async with self.database.sessionmaker() as session:
+            found = (await session.execute(statement)).scalars().all()
+        return JSONResponse(
+            {
+                "results": [
+                    {"id": p.id, "text": f"{p.sku} — {p.name} ({p.stock} in stock)"} for p in found
+                ]
+            }
+        )
+
+    @expose("/{pk}/items", methods=["POST"])
+    async def items(self, request: Request) -> Response:
+        """Add, change or remove a draft order's line (form field `op`)."""
+        principal = require_principal(request)
+        if not self.has_permission(request, "edit"):
+            return redirect_with_notice(
+                request, self.identity, None, "You may not edit orders.", error=True
+            )
+        pk = request.path_params["pk"]
+        if not str(pk).isdigit():
+            return RedirectResponse(request.url_for("admin:list", identity=self.identity), 302)
+        form = await request.form()
+        op = str(form.get("op", "add"))
+        try:
+            async with self.unit_of_work(request) as session:
+                order = await orders.get_order(session, int(pk))
+                if op == "remove":
+                    await orders.remove_item(session, principal, order, _int(form.get("item_id")))
+                elif op == "update":
+                    await orders.update_item(
+                        session,
+                        principal,
+                        order,
+                        _int(form.get("item_id")),
+                        _int(form.get("quantity")),
+                    )
+                else:
+                    await orders.add_item(
+                        session,
+                        principal,
+                        order,
+                        _int(form.get("product_id")),
+                        _int(form.get("quantity")),
+                    )
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, [pk], str(exc), error=True)
+        return redirect_with_notice(request, self.identity, [pk], "Items updated.")
+
+
+def _int(value: object) -> int:
+    try:
+        return int(str(value))
+    except ValueError:
+        raise AdminError("Enter a whole number.") from None

@@ -1,0 +1,301 @@
+"""Admin views for staff users, roles, API tokens and staff sessions."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqladmin import action
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from wtforms import (
+    BooleanField,
+    EmailField,
+    Form,
+    HiddenField,
+    PasswordField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+    validators,
+)
+
+from app.admin.auth import current_principal
+from app.admin.notices import redirect_with_notice
+from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.auth import api_tokens, sessions
+from app.auth.principal import Principal
+from app.models import ApiToken, Role, StaffSession, User
+from app.permissions import PERMISSIONS, can
+from app.roles import service as roles_service
+from app.users import service as users_service
+
+
+class UserView(ServiceModelView, model=User):
+    name = "User"
+    name_plural = "Users"
+    identity = "user"
+    icon = "fa-solid fa-user-shield"
+    category = "Staff"
+    can_delete = False  # users are deactivated, never deleted: the audit log names them
+    column_list: ClassVar[Any] = ["id", "email", "full_name", "is_active", "roles", "last_login_at"]
+    column_details_list: ClassVar[Any] = [
+        "id",
+        "email",
+        "full_name",
+        "is_active",
+        "roles",
+        "last_login_at",
+        "locked_until",
+        "created_at",
+        "version",
+    ]
+    column_searchable_list: ClassVar[Any] = ["email", "full_name"]
+    column_sortable_list: ClassVar[Any] = ["id", "email", "full_name", "last_login_at"]
+    form_create_rules: ClassVar[list[str]] = ["email", "full_name", "password", "roles"]
+    form_edit_rules: ClassVar[list[str]] = ["email", "full_name", "roles", "is_active", "version"]
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        async with self.database.sessionmaker() as session:
+            names = list((await session.execute(select(Role.name).order_by(Role.name))).scalars())
+
+        class UserForm(Form):
+            email = EmailField("Email", [validators.InputRequired(), validators.Length(max=320)])
+            full_name = StringField("Full name", [validators.Length(max=200)])
+            password = PasswordField(
+                "Password",
+                [validators.InputRequired(), validators.Length(min=12, max=1024)],
+                description="At least 12 characters; not a common password.",
+            )
+            roles = SelectMultipleField("Roles", choices=[(n, n) for n in names])
+            is_active = BooleanField("Active")
+            version = HiddenField()
+
+        if rules:
+            for name in list(UserForm.__dict__):
+                field = getattr(UserForm, name)
+                if hasattr(field, "field_class") and name not in rules:
+                    delattr(UserForm, name)
+        return UserForm
+
+    async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
+        return {"version": obj.version, "roles": [role.name for role in obj.roles]}
+
+    async def create(
+        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
+    ) -> Any:
+        return await users_service.create_user(
+            session,
+            principal,
+            email=data["email"],
+            password=data["password"],
+            full_name=data.get("full_name") or "",
+            role_names=data.get("roles") or [],
+        )
+
+    async def load(self, session: AsyncSession, pk: int) -> Any:
+        from app.auth.repository import get_user_with_roles
+
+        return await get_user_with_roles(session, pk)
+
+    async def update(
+        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
+    ) -> Any:
+        return await users_service.update_user(
+            session,
+            principal,
+            obj,
+            email=data.get("email"),
+            full_name=data.get("full_name"),
+            is_active=bool(data.get("is_active")),
+            role_names=data.get("roles") or [],
+        )
+
+    @action(
+        name="deactivate",
+        label="Deactivate",
+        confirmation_message="Deactivate the selected users? Their sessions and tokens stop.",
+    )
+    async def deactivate(self, request: Request) -> Response:
+        return await self._for_each(request, "deactivated", self._deactivate)
+
+    @action(
+        name="end-sessions",
+        label="End all sessions",
+        confirmation_message="Log the selected users out everywhere?",
+    )
+    async def end_sessions(self, request: Request) -> Response:
+        return await self._for_each(request, "logged out everywhere", self._end_sessions)
+
+    async def _deactivate(self, session: AsyncSession, principal: Principal, user: User) -> None:
+        await users_service.deactivate_user(session, principal, user)
+
+    async def _end_sessions(self, session: AsyncSession, principal: Principal, user: User) -> None:
+        await users_service.log_out_everywhere(session, principal, user)
+
+    async def _for_each(self, request: Request, verb: str, fn: Any) -> Response:
+        principal = require_principal(request)
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        try:
+            async with self.unit_of_work(request) as session:
+                for pk in pks:
+                    user = await self.load(session, int(pk))
+                    if user is None:
+                        raise AdminError(f"User {pk} no longer exists.")
+                    await fn(session, principal, user)
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        return redirect_with_notice(request, self.identity, pks, f"{len(pks)} user(s) {verb}.")
+
+
+class RoleView(ServiceModelView, model=Role):
+    name = "Role"
+    name_plural = "Roles"
+    identity = "role"
+    icon = "fa-solid fa-key"
+    category = "Staff"
+    column_list: ClassVar[Any] = ["id", "name", "description", "is_builtin"]
+    column_details_list: ClassVar[Any] = [
+        "id",
+        "name",
+        "description",
+        "permissions",
+        "is_builtin",
+        "updated_at",
+        "version",
+    ]
+    column_sortable_list: ClassVar[Any] = ["id", "name"]
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        class RoleForm(Form):
+            name = StringField("Name", [validators.InputRequired(), validators.Length(max=64)])
+            description = TextAreaField("Description", [validators.Length(max=255)])
+            permissions = SelectMultipleField(
+                "Permissions",
+                choices=[(p, f"{p} — {text}") for p, text in PERMISSIONS.items()],
+                render_kw={"size": 12},
+            )
+            version = HiddenField()
+
+        return RoleForm
+
+    async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
+        return {"version": obj.version}
+
+    async def create(
+        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
+    ) -> Any:
+        return await roles_service.create_role(
+            session,
+            principal,
+            name=data["name"],
+            description=data.get("description") or "",
+            permissions=data.get("permissions") or [],
+        )
+
+    async def update(
+        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
+    ) -> Any:
+        return await roles_service.update_role(
+            session,
+            principal,
+            obj,
+            name=data.get("name"),
+            description=data.get("description") or "",
+            permissions=data.get("permissions") or [],
+        )
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        await roles_service.delete_role(session, principal, obj)
+
+
+class _OwnedRowsView(ServiceModelView):
+    """Rows that belong to a user: others' rows are visible only with `manage_permission`."""
+
+    manage_permission: ClassVar[str]
+    can_create = False
+    can_edit = False
+
+    def _restrict(self, request: Request, statement: Select[Any]) -> Select[Any]:
+        principal = current_principal(request)
+        if principal is None:
+            return statement.where(self.model.id == -1)  # type: ignore[attr-defined]
+        if can(principal, self.manage_permission):
+            return statement
+        return statement.where(self.model.user_id == principal.user_id)  # type: ignore[attr-defined]
+
+    def list_query(self, request: Request) -> Select[Any]:
+        return self._restrict(request, super().list_query(request))
+
+    def details_query(self, request: Request) -> Select[Any]:
+        return self._restrict(request, super().details_query(request))
+
+    def count_query(self, request: Request) -> Select[Any]:
+        return self._restrict(request, super().count_query(request))
+
+    @action(name="revoke", label="Revoke", confirmation_message="Revoke the selected rows?")
+    async def revoke(self, request: Request) -> Response:
+        principal = require_principal(request)
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        try:
+            async with self.unit_of_work(request) as session:
+                for pk in pks:
+                    obj = await self.load(session, int(pk))
+                    if obj is None:
+                        raise AdminError(f"Row {pk} no longer exists.")
+                    await self.remove(session, principal, obj)
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        return redirect_with_notice(request, self.identity, pks, f"{len(pks)} revoked.")
+
+
+class ApiTokenView(_OwnedRowsView, model=ApiToken):
+    name = "API token"
+    name_plural = "API tokens"
+    identity = "api-token"
+    icon = "fa-solid fa-ticket"
+    category = "Staff"
+    manage_permission = "tokens:manage"
+    column_list: ClassVar[Any] = [
+        "id",
+        "user",
+        "name",
+        "token_prefix",
+        "scopes",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
+    column_details_exclude_list: ClassVar[Any] = ["token_hash"]
+    column_sortable_list: ClassVar[Any] = ["id", "name", "last_used_at"]
+    column_default_sort: ClassVar[Any] = ("id", True)
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        # "Delete" revokes: the row stays so the audit log and last use remain visible.
+        await api_tokens.revoke_token(session, principal, obj.id)
+
+
+class StaffSessionView(_OwnedRowsView, model=StaffSession):
+    name = "Staff session"
+    name_plural = "Staff sessions"
+    identity = "staff-session"
+    icon = "fa-solid fa-desktop"
+    category = "Staff"
+    manage_permission = "users:manage"
+    column_list: ClassVar[Any] = [
+        "id",
+        "user",
+        "created_at",
+        "last_seen_at",
+        "expires_at",
+        "ip",
+        "user_agent",
+        "revoked_at",
+    ]
+    column_details_exclude_list: ClassVar[Any] = ["token_hash"]
+    column_sortable_list: ClassVar[Any] = ["id", "last_seen_at"]
+    column_default_sort: ClassVar[Any] = ("id", True)
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        await sessions.revoke_session(session, principal, obj.id)

@@ -25,6 +25,9 @@ from app.ratelimit import RateLimiter
 from app.settings import Settings
 
 
+FILE_ROUTES = frozenset({"file_download", "file_preview"})
+
+
 class BackofficeAdmin(Admin):
     """sqladmin's Admin with a CSRF-protected, throttled login and a POST-only logout."""
 
@@ -52,6 +55,15 @@ class BackofficeAdmin(Admin):
                 self.admin.router.routes[index] = Route(
                     "/logout", endpoint=self.logout, name="logout", methods=["GET", "POST"]
                 )
+        # sqladmin serves `/<identity>/<pk>/<column>/download/` (and `/preview/`) for any
+        # column, treating its text as a path under the working directory: a user agent or
+        # a note reading "backoffice.db" or ".env" would hand out the database or the
+        # secrets. We store no files, so the routes go.
+        self.admin.router.routes = [
+            route
+            for route in self.admin.router.routes
+            if not (isinstance(route, Route) and route.name in FILE_ROUTES)
+        ]
 
     def allow_post_actions(self) -> None:
         """Custom actions accept POST (our buttons post forms); GET stays CSRF-checked."""

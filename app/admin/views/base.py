@@ -13,20 +13,20 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from sqladmin import ModelView
-from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from wtforms import HiddenField
 
 from app.admin.auth import current_principal
+from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
 from app.auth.principal import Principal
 from app.db import Database, transaction
 from app.errors import AppError
+from app.listing import CursorCodec
 
 logger = logging.getLogger(__name__)
-# Above this many rows (PostgreSQL's estimate) list pages show an estimate, not count(*).
-EXACT_COUNT_LIMIT = 10_000
 
 
 class AdminError(Exception):
@@ -44,7 +44,85 @@ def require_principal(request: Request) -> Principal:
     return principal
 
 
-class ServiceModelView(ModelView):
+class KeysetListMixin:
+    """Replaces sqladmin's OFFSET pagination and count(*) with keyset pages (see keyset.py)."""
+
+    async def list(self, request: Request) -> Any:
+        view: Any = self
+        page_size = view.validate_page_number(request.query_params.get("pageSize"), view.page_size)
+        page_size = max(1, min(page_size, max(view.page_size_options)))
+        statement = view.list_query(request)
+        for relation in view._list_relations:
+            statement = statement.options(selectinload(relation))
+        statement, filtered = await _apply_filters(view, request, statement)
+        search = request.query_params.get("search")
+        if search:
+            statement = view.search_query(stmt=statement, term=search)
+            filtered = True
+        ordering = _ordering(view, request)
+        codec = CursorCodec(view._admin_ref.settings.secret_key)
+        params = dict(request.query_params)
+        async with view.database.sessionmaker() as session:
+            try:
+                rows, more, reverse = await keyset_page(
+                    session, statement, ordering, page_size, params, codec
+                )
+            except AppError as exc:
+                raise HTTPException(status_code=400, detail=exc.detail) from None
+            count, approximate = await count_rows(
+                session, view.model, statement if filtered else None
+            )
+        links = navigation(rows, more, reverse, params, ordering, request.url, codec)
+        return KeysetPage(
+            rows=rows,
+            page_size=page_size,
+            count=count,
+            count_is_estimate=approximate,
+            first_url=links["first"],
+            previous_url=links["previous"],
+            next_url=links["next"],
+            last_url=links["last"],
+        )
+
+
+async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[Any, bool]:
+    filtered = False
+    for filter_ in view.get_filters():
+        value = request.query_params.get(filter_.parameter_name)
+        if not value:
+            continue
+        filtered = True
+        if getattr(filter_, "has_operator", False):
+            operation = request.query_params.get(f"{filter_.parameter_name}_op")
+            if operation:
+                statement = await filter_.get_filtered_query(
+                    statement, operation, value, view.model
+                )
+        else:
+            statement = await filter_.get_filtered_query(statement, value, view.model)
+    return statement, filtered
+
+
+def _ordering(view: Any, request: Request) -> Ordering:
+    sort_by = request.query_params.get("sortBy")
+    if sort_by:
+        if sort_by not in view._sort_fields:
+            raise HTTPException(status_code=400, detail="Invalid sortBy parameter")
+        name, descending = sort_by, request.query_params.get("sort", "asc") == "desc"
+    else:
+        default = view._get_default_sort()
+        name, descending = (
+            (view._get_prop_name(default[0][0]), default[0][1]) if default else ("id", False)
+        )
+    return Ordering(
+        column=getattr(view.model, name),
+        id_column=view.model.id,
+        descending=descending,
+        name=name,
+    )
+
+
+class ServiceModelView(KeysetListMixin, ModelView):
     """Base for views over business rows; subclasses provide the service calls."""
 
     database: ClassVar[Database]
@@ -106,6 +184,7 @@ class ServiceModelView(ModelView):
             if obj is None:
                 raise AdminError("This row no longer exists.")
             if expected not in (None, "") and str(obj.version) != str(expected):
+                request.state.stale_edit = True  # the edit page adds a link to reload
                 raise StaleEdit(
                     "Someone else changed this row after you opened the form, so nothing was "
                     "saved. Reload the page to see their changes, then make yours again."
@@ -126,27 +205,7 @@ class ServiceModelView(ModelView):
                 await self.remove(session, principal, obj)
 
     async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
-        return {"version": getattr(obj, "version", None)}
-
-    async def count(self, request: Request, stmt: Select[Any] | None = None) -> int:
-        """Exact below EXACT_COUNT_LIMIT; PostgreSQL's estimate for big unfiltered lists."""
-        filtered = bool(request.query_params.get("search")) or any(
-            request.query_params.get(f.parameter_name) for f in self.get_filters()
-        )
-        async with self.database.sessionmaker() as session:
-            if (
-                not filtered
-                and session.bind is not None
-                and session.bind.dialect.name == "postgresql"
-            ):
-                estimate = (
-                    await session.execute(
-                        text("SELECT reltuples::bigint FROM pg_class WHERE oid = :t::regclass"),
-                        {"t": self.model.__table__.name},  # type: ignore[attr-defined]
-                    )
-                ).scalar_one_or_none()
-                if estimate is not None and estimate > EXACT_COUNT_LIMIT:
-                    request.state.count_is_estimate = True
-                    return int(estimate)
-            statement = stmt if stmt is not None else select(func.count()).select_from(self.model)
-            return int((await session.execute(statement)).scalar_one())
+        """The row's current values, and the version the save will be checked against."""
+        data = await super().get_form_data_for_edit(obj)
+        data["version"] = getattr(obj, "version", None)
+        return data

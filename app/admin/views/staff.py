@@ -80,7 +80,13 @@ class UserView(ServiceModelView, model=User):
         return UserForm
 
     async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
-        return {"version": obj.version, "roles": [role.name for role in obj.roles]}
+        return {
+            "email": obj.email,
+            "full_name": obj.full_name,
+            "is_active": obj.is_active,
+            "roles": [role.name for role in obj.roles],
+            "version": obj.version,
+        }
 
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
@@ -181,7 +187,12 @@ class RoleView(ServiceModelView, model=Role):
         return RoleForm
 
     async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
-        return {"version": obj.version}
+        return {
+            "name": obj.name,
+            "description": obj.description,
+            "permissions": sorted(obj.permissions or []),
+            "version": obj.version,
+        }
 
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]

@@ -14,6 +14,7 @@ from app.api.v1 import (
     products,
     roles,
     users,
+    webhooks,
 )
 
 router = APIRouter()
@@ -27,3 +28,4 @@ router.include_router(product_io.router)
 router.include_router(products.router)
 router.include_router(orders.router)
 router.include_router(audit_events.router)
+router.include_router(webhooks.router)

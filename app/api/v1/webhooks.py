@@ -1,0 +1,155 @@
+"""Webhook endpoints and their deliveries (webhooks:manage)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from sqlalchemy import select
+
+from app.api.conditional import check_if_match
+from app.api.deps import SessionDep, SettingsDep, require
+from app.api.pages import Page, page_response, patch_values, row_response
+from app.api.responses import problems
+from app.auth.principal import Principal
+from app.models import WebhookDelivery, WebhookEndpoint
+from app.webhooks import service
+from app.webhooks.schemas import (
+    WebhookDeliveryRead,
+    WebhookEndpointCreate,
+    WebhookEndpointCreated,
+    WebhookEndpointRead,
+    WebhookEndpointUpdate,
+)
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+Manager = Annotated[Principal, Depends(require("webhooks:manage"))]
+
+
+@router.get("", response_model=list[WebhookEndpointRead], responses=problems(403))
+async def list_endpoints(session: SessionDep, _: Manager) -> list[WebhookEndpointRead]:
+    """Every registered endpoint (never their secrets)."""
+    rows = (await session.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).scalars()
+    return [WebhookEndpointRead.model_validate(row) for row in rows]
+
+
+@router.post(
+    "",
+    response_model=WebhookEndpointCreated,
+    status_code=201,
+    responses=problems(403, 413, 415, 422),
+)
+async def create_endpoint(
+    body: WebhookEndpointCreate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Manager,
+) -> Response:
+    """Register an endpoint; the response is the only time its signing secret is shown."""
+    endpoint, secret = await service.create_endpoint(
+        session, principal, settings, body.model_dump()
+    )
+    data = WebhookEndpointRead.model_validate(endpoint).model_dump(mode="json")
+    return Response(
+        content=WebhookEndpointCreated(**data, secret=secret).model_dump_json(),
+        status_code=201,
+        media_type="application/json",
+        headers={
+            "Location": f"/api/v1/webhooks/{endpoint.id}",
+            "ETag": f'"{endpoint.version}"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@router.get("/{endpoint_id}", response_model=WebhookEndpointRead, responses=problems(304, 403, 404))
+async def read_endpoint(
+    endpoint_id: int, request: Request, session: SessionDep, _: Manager
+) -> Response:
+    """One endpoint, with its failure state."""
+    return row_response(
+        request, await service.get_endpoint(session, endpoint_id), WebhookEndpointRead
+    )
+
+
+@router.patch(
+    "/{endpoint_id}",
+    response_model=WebhookEndpointRead,
+    responses=problems(403, 404, 412, 413, 415, 422),
+)
+async def update_endpoint(
+    endpoint_id: int,
+    body: WebhookEndpointUpdate,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: Manager,
+) -> Response:
+    """Edit an endpoint (re-activating it clears its failure streak)."""
+    endpoint = await service.get_endpoint(session, endpoint_id)
+    check_if_match(request, endpoint.version)
+    endpoint = await service.update_endpoint(
+        session, principal, settings, endpoint, patch_values(body)
+    )
+    return row_response(request, endpoint, WebhookEndpointRead)
+
+
+@router.delete("/{endpoint_id}", status_code=204, responses=problems(403, 404, 412))
+async def delete_endpoint(
+    endpoint_id: int, request: Request, session: SessionDep, principal: Manager
+) -> Response:
+    """Remove an endpoint and its pending deliveries."""
+    endpoint = await service.get_endpoint(session, endpoint_id)
+    check_if_match(request, endpoint.version)
+    await service.delete_endpoint(session, principal, endpoint)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{endpoint_id}/ping",
+    response_model=WebhookDeliveryRead,
+    status_code=202,
+    responses=problems(403, 404),
+)
+async def ping_endpoint(
+    endpoint_id: int, request: Request, session: SessionDep, principal: Manager
+) -> Response:
+    """Queue a `ping` event for this endpoint; the worker delivers it."""
+    delivery = await service.ping(
+        session, principal, await service.get_endpoint(session, endpoint_id)
+    )
+    return row_response(request, delivery, WebhookDeliveryRead, status_code=202)
+
+
+@router.get(
+    "/{endpoint_id}/deliveries",
+    response_model=Page[WebhookDeliveryRead],
+    responses=problems(400, 403, 404, 422),
+)
+async def list_deliveries(
+    endpoint_id: int,
+    request: Request,
+    session: SessionDep,
+    _: Manager,
+    limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
+    cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
+    status: Annotated[str | None, Query(description="pending, succeeded or failed")] = None,
+) -> Response:
+    """This endpoint's deliveries, newest first, with every attempt."""
+    await service.get_endpoint(session, endpoint_id)
+    base = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
+    return await page_response(request, session, service.DELIVERY_SPEC, WebhookDeliveryRead, base)
+
+
+@router.post(
+    "/deliveries/{delivery_id}/resend",
+    response_model=WebhookDeliveryRead,
+    responses=problems(403, 404, 409),
+)
+async def resend_delivery(
+    delivery_id: int, request: Request, session: SessionDep, principal: Manager
+) -> Response:
+    """Queue a finished delivery again (its attempt history is kept)."""
+    delivery = await service.resend(session, principal, delivery_id)
+    return row_response(request, delivery, WebhookDeliveryRead)

@@ -21,6 +21,8 @@ from app.docs_pages import router as docs_router
 from app.errors import install_error_handlers
 from app.listing import CursorCodec
 from app.logging_setup import configure_logging
+from app.metrics import Metrics, MetricsMiddleware
+from app.metrics import router as metrics_router
 from app.middleware import (
     RateLimitHeadersMiddleware,
     RequestContextMiddleware,
@@ -64,10 +66,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = database
     app.state.rate_limiter = RateLimiter(settings.redis_url)
     app.state.cursor_codec = CursorCodec(settings.secret_key)
+    app.state.metrics = Metrics()
 
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(docs_router)
+    app.include_router(metrics_router)
     app.include_router(api_v1_router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     mount_admin(app, database, settings, app.state.rate_limiter, session_cookie_name(settings))
@@ -83,5 +87,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         session_cookie=session_cookie_name(settings),
     )
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     return app

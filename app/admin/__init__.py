@@ -15,6 +15,7 @@ from app.admin.views.audit import AuditEventView
 from app.admin.views.base import AdminError, ServiceModelView
 from app.admin.views.domain import CustomerView, OrderView, ProductView
 from app.admin.views.staff import ApiTokenView, RoleView, StaffSessionView, UserView
+from app.admin.views.webhooks import WebhookDeliveryView, WebhookEndpointView
 from app.db import Database
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -37,6 +38,8 @@ MODEL_VIEWS: list[type[ServiceModelView]] = [
     ApiTokenView,
     StaffSessionView,
     AuditEventView,
+    WebhookEndpointView,
+    WebhookDeliveryView,
 ]
 
 

@@ -1,0 +1,134 @@
+"""Admin views for webhook endpoints (secret shown once) and their deliveries (re-send)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from sqladmin import action
+from sqladmin.filters import StaticValuesFilter
+from sqladmin.secret import Secret
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField, validators
+
+from app.admin.notices import redirect_with_notice
+from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.auth.principal import Principal
+from app.models import WebhookDelivery, WebhookEndpoint
+from app.models.webhooks import DELIVERY_STATUSES
+from app.webhooks import service
+
+
+class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
+    name = "Webhook endpoint"
+    name_plural = "Webhook endpoints"
+    identity = "webhook-endpoint"
+    icon = "fa-solid fa-satellite-dish"
+    category = "Integrations"
+    column_list: ClassVar[Any] = [
+        "id",
+        "url",
+        "events",
+        "is_active",
+        "failing_since",
+        "disabled_reason",
+    ]
+    column_details_exclude_list: ClassVar[Any] = ["secret"]
+    column_sortable_list: ClassVar[Any] = ["id", "url"]
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        class EndpointForm(Form):
+            url = StringField("URL", [validators.InputRequired(), validators.Length(max=2048)])
+            description = StringField("Description", [validators.Length(max=255)])
+            events = SelectMultipleField(
+                "Events",
+                [validators.InputRequired()],
+                choices=[(e, e) for e in service.SUBSCRIBABLE],
+            )
+            is_active = BooleanField("Active", default=True)
+            version = HiddenField()
+
+        return EndpointForm
+
+    async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
+        return {"version": obj.version}
+
+    def _settings(self) -> Any:
+        return self._admin_ref.settings  # type: ignore[attr-defined]
+
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
+        principal = require_principal(request)
+        async with self.unit_of_work(request) as session:
+            endpoint, secret = await service.create_endpoint(
+                session, principal, self._settings(), self.clean(data)
+            )
+        # sqladmin re-renders with a one-time modal instead of redirecting (no cookie, no URL).
+        Secret.reveal_once(
+            request,
+            secret,
+            title="Signing secret",
+            label="Copy it now: receivers verify signatures with it. It will not be shown again.",
+        )
+        return endpoint
+
+    async def update(
+        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
+    ) -> Any:
+        return await service.update_endpoint(session, principal, self._settings(), obj, data)
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        await service.delete_endpoint(session, principal, obj)
+
+    @action(name="ping", label="Send ping", confirmation_message="Send a ping event?")
+    async def ping(self, request: Request) -> Response:
+        principal = require_principal(request)
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        try:
+            async with self.unit_of_work(request) as session:
+                for pk in pks:
+                    await service.ping(
+                        session, principal, await service.get_endpoint(session, int(pk))
+                    )
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        return redirect_with_notice(request, self.identity, pks, "Ping queued.")
+
+
+class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
+    name = "Webhook delivery"
+    name_plural = "Webhook deliveries"
+    identity = "webhook-delivery"
+    icon = "fa-solid fa-paper-plane"
+    category = "Integrations"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    column_list: ClassVar[Any] = [
+        "id",
+        "event",
+        "endpoint",
+        "status",
+        "attempt_count",
+        "last_status_code",
+        "next_attempt_at",
+        "delivered_at",
+    ]
+    column_sortable_list: ClassVar[Any] = ["id", "next_attempt_at"]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [
+        StaticValuesFilter(WebhookDelivery.status, values=[(s, s) for s in DELIVERY_STATUSES])
+    ]
+    details_template = "admin/delivery_details.html"
+
+    @action(name="resend", label="Re-send", confirmation_message="Send the selected again?")
+    async def resend(self, request: Request) -> Response:
+        principal = require_principal(request)
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        try:
+            async with self.unit_of_work(request) as session:
+                for pk in pks:
+                    await service.resend(session, principal, int(pk))
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        return redirect_with_notice(request, self.identity, pks, "Queued again.")

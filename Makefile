@@ -46,5 +46,9 @@ format: $(VENV)/.installed-dev
 requirements: $(VENV)/.installed-dev
 	$(BIN)/python scripts/pin_requirements.py
 
+## bench: the speed benchmark of SPEC §11 on a throwaway PostgreSQL database (docs/performance.md)
+bench: $(VENV)/.installed-run
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

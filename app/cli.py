@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Annotated, Any, NoReturn
 
 import click
@@ -58,9 +58,6 @@ class CommandError(Exception):
         self.code = code
 
 
-# -- the one place errors become a single line on stderr -------------------------------
-
-
 @contextmanager
 def one_line_errors() -> Iterator[None]:
     """Turn any failure into `error: …` on stderr and a non-zero exit, never a traceback."""
@@ -102,19 +99,15 @@ def _cause(exc: BaseException) -> str:
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    raw_url = os.environ.get("DATABASE_URL", "")
-    try:
-        password = make_url(raw_url.strip()).password if raw_url else None
-    except Exception:  # an unparsable URL: its text never reaches the message anyway
-        password = None
     line = " ".join(message.split())[:500]
+    try:  # belt and braces: messages are built without the URL's password, but drivers vary
+        password = make_url(os.environ.get("DATABASE_URL", "").strip()).password
+    except Exception:
+        password = None
     if password:
         line = line.replace(str(password), "***")
     typer.echo(f"error: {line}", err=True)
     raise typer.Exit(code)
-
-
-# -- settings, database and the wrapper every database command runs through --------------
 
 
 def _load_settings() -> Settings:
@@ -131,13 +124,10 @@ def _load_settings() -> Settings:
 
 def _check_database_url(settings: Settings) -> None:
     try:
-        make_url(settings.database_url.strip())
-    except (ArgumentError, ValueError):
-        raise CommandError("DATABASE_URL is not a valid database URL", USAGE_ERROR) from None
-    try:
         normalize_database_url(settings.database_url)
-    except ValueError as exc:
-        raise CommandError(f"invalid DATABASE_URL: {exc}", USAGE_ERROR) from None
+    except (ArgumentError, ValueError) as exc:  # SQLAlchemy's parse error would not help
+        detail = "not a database URL" if isinstance(exc, ArgumentError) else str(exc)
+        raise CommandError(f"invalid DATABASE_URL: {detail}", USAGE_ERROR) from None
 
 
 async def _probe(database: Database) -> str | None:
@@ -175,9 +165,6 @@ def run(body: Body, *, needs_schema: bool = True) -> None:
         asyncio.run(_with_database(settings, body, needs_schema=needs_schema))
 
 
-# -- commands ------------------------------------------------------------------------------
-
-
 def server_options(
     settings: Settings, host: str | None, port: int | None, workers: int | None
 ) -> dict[str, Any]:
@@ -199,13 +186,9 @@ def server_options(
 
 @cli.command()
 def serve(
-    host: Annotated[
-        str | None, typer.Option(help="Default 0.0.0.0 in production, else 127.0.0.1.")
-    ] = None,
+    host: Annotated[str | None, typer.Option(help="Default: 0.0.0.0 in production.")] = None,
     port: Annotated[int | None, typer.Option(min=1, max=65535, help="Default: PORT.")] = None,
-    workers: Annotated[
-        int | None, typer.Option(min=1, max=64, help="Default: WEB_CONCURRENCY.")
-    ] = None,
+    workers: Annotated[int | None, typer.Option(min=1, help="Default: WEB_CONCURRENCY.")] = None,
 ) -> None:
     """Run the production web server (uvicorn, its own worker manager)."""
     with one_line_errors():
@@ -237,7 +220,7 @@ def create_user_command(
     role: Annotated[list[str], typer.Option(help="A role name; repeat for several.")],
     name: Annotated[str, typer.Option(help="Full name.")] = "",
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from one stdin line.")
+        bool, typer.Option("--password-stdin", help="Read the password from stdin.")
     ] = False,
 ) -> None:
     """Create a staff user; prompts for the password when run interactively."""
@@ -268,22 +251,18 @@ def _read_password(*, from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\r\n")
     if not stdin_is_interactive():
-        raise CommandError(
-            "no terminal to ask for the password; pipe it in with --password-stdin", USAGE_ERROR
-        )
+        raise CommandError("stdin is not a terminal: pipe the password to --password-stdin", 2)
     return str(typer.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @cli.command("seed-demo")
 def seed_demo_command(
-    products: Annotated[
-        int, typer.Option(min=1, max=10_000_000, help="How many demo products.")
-    ] = demo.DEFAULT_PRODUCTS,
+    products: Annotated[int, typer.Option(min=1, help="Catalogue size.")] = demo.DEFAULT_PRODUCTS,
 ) -> None:
     """Load the demo data set (idempotent); a large --products shows a progress bar."""
 
     async def body(_: Settings, database: Database) -> None:
-        typer.echo(_summary(await _seed(database, products)))
+        typer.echo((await _seed(database, products)).summary())
 
     run(body)
 
@@ -305,30 +284,14 @@ def _progress(total: int) -> Iterator[Callable[[int], None] | None]:
         yield lambda done: progress.advance(task, done)
 
 
-def _summary(counts: demo.SeedCounts) -> str:
-    if not counts.added_anything:
-        line = "demo data already present; nothing added"
-    else:
-        line = (
-            f"demo data added: {counts.customers} customers, {counts.products} products, "
-            f"{counts.orders} orders ({counts.order_items} items)"
-        )
-    if counts.orders_skipped:
-        line += f"; {counts.orders_skipped} orders skipped (their products lack stock)"
-    return line
-
-
 @cli.command()
 def bootstrap() -> None:
     """Development helper (`make run`): migrate, create a first admin, load demo data once."""
 
     async def body(settings: Settings, database: Database) -> None:
         if settings.is_production:
-            raise CommandError(
-                "bootstrap is a development helper; in production use `backoffice migrate` "
-                "and `backoffice create-user`",
-                USAGE_ERROR,
-            )
+            message = "bootstrap is a development helper; use create-user in production"
+            raise CommandError(message, USAGE_ERROR)
         typer.echo(f"database at head ({await _upgrade(database)})")
         password = await _create_first_admin(database)
         if password is None:
@@ -344,7 +307,7 @@ def bootstrap() -> None:
                 typer.echo("products exist; demo data not loaded")
                 return
             counts = await demo.seed_demo(session, CLI_PRINCIPAL)
-        typer.echo(_summary(counts))
+        typer.echo(counts.summary())
 
     run(body, needs_schema=False)
 
@@ -369,11 +332,9 @@ async def _create_first_admin(database: Database) -> str | None:
 def _generate_password(email: str) -> str:
     while True:
         password = secrets.token_urlsafe(18)
-        try:
+        with suppress(WeakPassword):  # vanishingly rare: the random text contained "admin"
             check_password_rules(password, email)
-        except WeakPassword:  # vanishingly rare: the random text contained "admin"
-            continue
-        return password
+            return password
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -194,7 +194,30 @@ async def _on_stale_data(request: Request, exc: Exception) -> Response:
     )
 
 
+def _is_unstorable_value(exc: Exception) -> bool:
+    """Whether the database refused a value the client sent (SQLSTATE class 22).
+
+    E.g. a number beyond the column's range, or a NUL character PostgreSQL text cannot hold.
+    """
+    if isinstance(exc, DataError):
+        return True
+    orig = getattr(exc, "orig", None)
+    driver_error = getattr(orig, "__cause__", None) or orig
+    sqlstate = getattr(driver_error, "sqlstate", None)
+    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
+        return True
+    # asyncpg refuses e.g. an int beyond int4 before sending (a ValueError subclass).
+    return isinstance(driver_error, ValueError | OverflowError)
+
+
 async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, DBAPIError) and _is_unstorable_value(exc):
+        return _render(
+            request,
+            ValidationFailed(
+                "A value is out of range or contains characters that cannot be stored."
+            ),
+        )
     if (
         isinstance(exc, DBAPIError)
         and not exc.connection_invalidated

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from itsdangerous import BadSignature, URLSafeSerializer
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import BigInteger, Select, TypeDecorator, and_, func, literal, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -23,6 +23,9 @@ from app.models import Base
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
+# Integer columns are 32-bit on PostgreSQL; a bigger filter value would be a driver error.
+INTEGER_RANGE = (-(2**31), 2**31)
+BIG_INTEGER_RANGE = (-(2**63), 2**63)
 RESERVED_PARAMS = frozenset({"limit", "cursor", "sort", "q", "include_total"})
 
 
@@ -86,14 +89,19 @@ def _bad(param: str, message: str, kind: str = "value_error") -> ValidationFaile
     )
 
 
-def _python_type(spec: ListSpec, name: str) -> type:
-    return spec.column(name).property.columns[0].type.python_type
+def _column_type(spec: ListSpec, name: str) -> Any:
+    column_type = spec.column(name).property.columns[0].type
+    # A TypeDecorator (UTCDateTime) answers python_type with `object`; its impl knows.
+    return column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
 
 
 def parse_value(spec: ListSpec, name: str, raw: str, param: str) -> Any:
     """A query-string value converted to the column's type (422 when it does not parse)."""
-    kind = _python_type(spec, name)
+    column_type = _column_type(spec, name)
+    kind = column_type.python_type
     try:
+        if "\x00" in raw:
+            raise ValueError("contains a NUL character")
         if kind is bool:
             lowered = raw.strip().lower()
             if lowered not in {"true", "false", "1", "0"}:
@@ -101,7 +109,8 @@ def parse_value(spec: ListSpec, name: str, raw: str, param: str) -> Any:
             return lowered in {"true", "1"}
         if kind is int:
             value = int(raw)
-            if not -(2**63) <= value < 2**63:
+            low, high = BIG_INTEGER_RANGE if isinstance(column_type, BigInteger) else INTEGER_RANGE
+            if not low <= value < high:
                 raise ValueError("out of range")
             return value
         if kind is Decimal:
@@ -113,7 +122,8 @@ def parse_value(spec: ListSpec, name: str, raw: str, param: str) -> Any:
             moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
             if moment.tzinfo is None:
                 raise ValueError("timestamps need an offset, e.g. 2026-01-31T00:00:00Z")
-            return moment
+            # Normalized here: the conversion overflows for the extremes of year 1 and 9999.
+            return moment.astimezone(UTC)
         if len(raw) > 320:
             raise ValueError("too long")
         return raw
@@ -137,8 +147,10 @@ class CursorCodec:
             stored_sort, value, last_id = self.serializer.loads(token)
         except (BadSignature, ValueError, TypeError):
             raise BadRequest("The cursor is not valid; start again without it.") from None
-        if stored_sort != sort_key or not isinstance(last_id, int):
+        if stored_sort != sort_key:
             raise BadRequest("The cursor belongs to another sort order; start again without it.")
+        if not isinstance(last_id, int) or not INTEGER_RANGE[0] <= last_id < INTEGER_RANGE[1]:
+            raise BadRequest("The cursor is not valid; start again without it.")
         return value, last_id
 
 
@@ -147,7 +159,10 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
     raw_limit = params.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # isascii: str.isdigit() also accepts "²", which int() refuses; the length check
+        # keeps int() away from strings past Python's digit limit (a ValueError).
+        digits = raw_limit.isascii() and raw_limit.isdigit() and len(raw_limit) <= 6
+        if not digits or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise _bad("limit", f"must be an integer from 1 to {MAX_LIMIT}")
         limit = int(raw_limit)
     sort_key = params.get("sort") or spec.default_sort
@@ -158,14 +173,17 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
     q = (params.get("q") or "").strip() or None
     if q is not None and len(q) > 200:
         raise _bad("q", "at most 200 characters")
+    if q is not None and "\x00" in q:
+        raise _bad("q", "contains a NUL character")
     include_total = (params.get("include_total") or "false").lower() in {"true", "1"}
     after = None
     if params.get("cursor"):
         value, last_id = codec.decode(params["cursor"], sort_key)
-        after = (
-            parse_value(spec, sort, str(value), "cursor") if sort != "id" else last_id,
-            last_id,
-        )
+        try:
+            position = parse_value(spec, sort, str(value), "cursor") if sort != "id" else last_id
+        except ValidationFailed:
+            raise BadRequest("The cursor is not valid; start again without it.") from None
+        after = (position, last_id)
     conditions = []
     for param, raw in params.items():
         if param in RESERVED_PARAMS:
@@ -213,7 +231,8 @@ def list_statement(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> 
             )
         else:
             position = tuple_(sort_column, id_column)
-            bound = tuple_(value, last_id)
+            # Typed like the columns, so e.g. a timestamp is bound as the column stores it.
+            bound = tuple_(literal(value, sort_column.type), literal(last_id, id_column.type))
             statement = statement.where(position < bound if query.descending else position > bound)
     if query.sort == "id":
         return statement.order_by(id_column.desc() if query.descending else id_column.asc())

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
-from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.admin import mount_admin
 from app.api import health
@@ -28,6 +27,7 @@ from app.middleware import (
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
+from app.proxy import TrustedProxyMiddleware
 from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
+        await app.state.rate_limiter.close()
         if owns_database:
             await database.dispose()
 
@@ -86,7 +87,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         hsts=settings.is_production,
         session_cookie=session_cookie_name(settings),
     )
-    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=settings.forwarded_allow_ips)
+    app.add_middleware(TrustedProxyMiddleware, trusted_hosts=settings.forwarded_allow_ips)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(RequestContextMiddleware)
     return app

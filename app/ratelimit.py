@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from dataclasses import dataclass
@@ -68,6 +69,16 @@ class RateLimiter:
 
     async def clear(self, rate: str, *key: str) -> None:
         await self.strategy.clear(parse(rate), *key)
+
+    async def close(self) -> None:
+        """Release the Redis connections (a no-op for memory storage)."""
+        bridge = getattr(self.storage, "bridge", None)
+        inner = getattr(bridge, "storage", None)
+        pool = getattr(inner, "connection_pool", None)
+        if pool is not None:
+            outcome = pool.disconnect()
+            if inspect.isawaitable(outcome):
+                await outcome
 
     async def reset(self) -> None:
         """Forget every counter (tests; an operator after an incident)."""

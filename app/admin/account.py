@@ -136,13 +136,14 @@ class ProductImportView(BaseView):
             from app.products import importer
 
             principal = require_principal(request)
-            form = await request.form(max_files=1)
-            upload = form.get("file")
-            dry_run = form.get("mode") != "apply"
-            if upload is None or isinstance(upload, str):
+            # The context manager closes the upload's temporary file (Starlette does not).
+            async with request.form(max_files=1) as form:
+                upload = form.get("file")
+                dry_run = form.get("mode") != "apply"
+                data = None if upload is None or isinstance(upload, str) else await upload.read()
+            if data is None:
                 context["error"] = "Choose a CSV file."
             else:
-                data = await upload.read()
                 try:
                     async with transaction(self.database.sessionmaker) as session:
                         report = await importer.import_products(

@@ -30,7 +30,7 @@ async def approximate_count(session: AsyncSession, model: Any) -> tuple[int, boo
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         estimate = (
             await session.execute(
-                text("SELECT reltuples::bigint FROM pg_class WHERE oid = :t::regclass"),
+                text("SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:t AS regclass)"),
                 {"t": model.__tablename__},
             )
         ).scalar_one_or_none()

@@ -94,8 +94,10 @@ VIEW_PERMISSIONS: dict[str, dict[str, str]] = {
 }
 
 # Views whose rows belong to a user: row-level actions need the row, and the row rule.
+# sqladmin asks about custom actions (`action:revoke`) without a row, to decide whether the
+# button shows and the route opens; the action's handler asks again for each selected row.
 OWNED_ROWS = {"api-token", "staff-session"}
-ROW_ACTIONS = {"details", "edit", "delete", "action:revoke"}
+ROW_ACTIONS = {"details", "edit", "delete"}
 
 
 def allowed(principal: Principal | None, identity: str, action: str, obj: Any = None) -> bool:
@@ -107,7 +109,7 @@ def allowed(principal: Principal | None, identity: str, action: str, obj: Any = 
         return False
     if permission != ANY_STAFF and not can(principal, permission, obj):
         return False
-    if identity in OWNED_ROWS and str(action) in ROW_ACTIONS:
+    if identity in OWNED_ROWS and (str(action) in ROW_ACTIONS or obj is not None):
         # sqladmin asks with obj=None when a row is hidden from this user (or missing):
         # refuse, instead of its default of allowing a direct delete of a hidden row.
         if obj is None:

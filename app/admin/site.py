@@ -7,6 +7,7 @@ from typing import Any
 from sqladmin import Admin
 from sqladmin.authentication import login_required
 from starlette.datastructures import URL
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -15,6 +16,7 @@ from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
 from app.admin.notices import notices
+from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
 from app.auth import login as login_service
 from app.auth.principal import Principal
@@ -24,8 +26,23 @@ from app.permissions import can
 from app.ratelimit import RateLimiter
 from app.settings import Settings
 
-
 FILE_ROUTES = frozenset({"file_download", "file_preview"})
+
+
+def _require_integer_pks(pks: list[str]) -> None:
+    """Every primary key is an integer: anything else names no row (404, not a crash)."""
+    if not pks or not all(str(pk).isdigit() for pk in pks):
+        raise HTTPException(status_code=404)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    request_id = getattr(request.state, "request_id", None) or "unknown"
+    return await render_error(
+        request.scope,
+        request.receive,
+        500,
+        f"Something went wrong on our side. Quote request id {request_id} when reporting it.",
+    )
 
 
 class BackofficeAdmin(Admin):
@@ -64,6 +81,8 @@ class BackofficeAdmin(Admin):
             for route in self.admin.router.routes
             if not (isinstance(route, Route) and route.name in FILE_ROUTES)
         ]
+        # A crash inside the admin gets a page in our look, not sqladmin's plain text.
+        self.admin.exception_handlers[Exception] = _server_error
 
     def allow_post_actions(self) -> None:
         """Custom actions accept POST (our buttons post forms); GET stays CSRF-checked."""
@@ -78,13 +97,24 @@ class BackofficeAdmin(Admin):
             context = await dashboard_context(session)
         return await self.templates.TemplateResponse(request, "sqladmin/index.html", context)
 
+    async def details(self, request: Request) -> Response:
+        _require_integer_pks([request.path_params.get("pk", "")])
+        response: Response = await super().details(request)
+        return response
+
+    async def edit(self, request: Request) -> Response:
+        _require_integer_pks([request.path_params.get("pk", "")])
+        response: Response = await super().edit(request)
+        return response
+
     @login_required
     async def delete(self, request: Request) -> Response:
         """Bulk delete in one transaction: every selected row or none (sqladmin commits each)."""
+        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk]
+        _require_integer_pks(pks)
         await self._delete(request)
         identity = request.path_params["identity"]
         view = self._find_model_view(identity)
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk]
         target = URL(str(request.url_for("admin:list", identity=identity)))
         if not isinstance(view, ServiceModelView):
             return PlainTextResponse(str(target.include_query_params(error="Not deletable.")))

@@ -13,9 +13,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.conditional import check_if_match
-from app.api.deps import SessionDep, require
+from app.api.deps import RowId, SessionDep, require
 from app.api.pages import Page, page_response, patch_values, row_response
-from app.api.responses import problems
+from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.listing import ListSpec
 
@@ -39,7 +39,7 @@ class Resource:
 
 def crud_router(res: Resource) -> APIRouter:
     """GET list, GET one, POST, PATCH, DELETE for `res`, each behind `<name>:<action>`."""
-    router = APIRouter(prefix=f"/{res.name}", tags=[res.name])
+    router = APIRouter(prefix=f"/{res.name}", tags=[res.name], route_class=ProblemRoute)
     reader = Annotated[Principal, Depends(require(f"{res.name}:read"))]
     creator = Annotated[Principal, Depends(require(f"{res.name}:create"))]
     updater = Annotated[Principal, Depends(require(f"{res.name}:update"))]
@@ -72,7 +72,7 @@ def crud_router(res: Resource) -> APIRouter:
         summary=f"Read one {res.singular}",
     )
     async def read_row(
-        row_id: int,
+        row_id: RowId,
         request: Request,
         session: SessionDep,
         _: reader,
@@ -106,7 +106,7 @@ def crud_router(res: Resource) -> APIRouter:
         description="Send `If-Match` with the ETag you read: a stale one gives 412.",
     )
     async def update_row(
-        row_id: int,
+        row_id: RowId,
         body: update_schema,  # type: ignore[valid-type]
         request: Request,
         session: SessionDep,
@@ -125,7 +125,7 @@ def crud_router(res: Resource) -> APIRouter:
         description="409 while orders reference it: deactivate it instead.",
     )
     async def delete_row(
-        row_id: int,
+        row_id: RowId,
         request: Request,
         session: SessionDep,
         principal: deleter,

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,7 +43,9 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: commits when the handler returns, rolls back on error."""
-    async for session in unit_of_work(get_database(request).sessionmaker):
+    # A context manager throws the handler's exception into unit_of_work, which rolls back
+    # at once; `async for` would not, leaving the rollback to the garbage collector's task.
+    async with asynccontextmanager(unit_of_work)(get_database(request).sessionmaker) as session:
         yield session
 
 
@@ -64,6 +67,11 @@ def request_meta(request: Request) -> RequestMeta:
 
 
 RequestMetaDep = Annotated[RequestMeta, Depends(request_meta)]
+
+# Ids are PostgreSQL `integer`s: a path id outside 1..2^31-1 names no row, and is refused
+# as a 422 before it can reach the database as a driver error.
+MAX_ROW_ID = 2**31 - 1
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
 async def get_principal(

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 
 Responses = dict[int | str, dict[str, Any]]
@@ -42,6 +44,14 @@ class Problem(BaseModel):
     errors: list[ValidationIssue] | None = None
 
 
+PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
+# Answered by middleware or request validation before a handler runs (app.api.body_guard,
+# app.api.idempotency, FastAPI's parsing), so every route of the kind can give them.
+BODY_METHOD_PROBLEMS = (400, 413, 415, 422)  # malformed JSON, too large, wrong type, fields
+POST_PROBLEMS = (400, 409, 422)  # Idempotency-Key: malformed, still in progress, other body
+PATH_PARAMETER_PROBLEMS = (422,)  # e.g. a row id that is not a whole number
+
+
 def problems(*statuses: int, **descriptions: str) -> Responses:
     """`responses=` for a route: each status documented as a problem+json body.
 
@@ -54,7 +64,37 @@ def problems(*statuses: int, **descriptions: str) -> Responses:
             continue
         documented[status] = {
             "description": descriptions.get(f"s{status}", _DESCRIPTIONS.get(status, "Error")),
+            # `model` registers the Problem schema (FastAPI also lists it under the route's
+            # own media type); the body really is problem+json, so that entry names it too.
             "model": Problem,
-            "content": {"application/problem+json": {}},
+            "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA_REF}},
         }
     return documented
+
+
+def implied_statuses(path: str, methods: Iterable[str]) -> set[int]:
+    """The problem statuses a route answers whatever its handler does (see the constants)."""
+    statuses: set[int] = set()
+    upper = {method.upper() for method in methods}
+    if upper & {"POST", "PUT", "PATCH"}:
+        statuses.update(BODY_METHOD_PROBLEMS)
+    if "POST" in upper:
+        statuses.update(POST_PROBLEMS)
+    if "{" in path:
+        statuses.update(PATH_PARAMETER_PROBLEMS)
+    return statuses
+
+
+class ProblemRoute(APIRoute):
+    """An APIRoute whose OpenAPI also lists the problems of `implied_statuses`.
+
+    The route's own `responses=` win over the implied ones; the implied 422 also replaces
+    FastAPI's default one, which would name a body the API never sends. Routers opt in
+    with `APIRouter(route_class=ProblemRoute)`.
+    """
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        implied = implied_statuses(path, kwargs.get("methods") or ["GET"])
+        if implied:
+            kwargs["responses"] = {**problems(*implied), **(kwargs.get("responses") or {})}
+        super().__init__(path, endpoint, **kwargs)

@@ -11,7 +11,7 @@ from app import audit
 from app.auth import repository
 from app.auth.principal import Principal
 from app.auth.tokens import digest, mint_personal_token
-from app.errors import NotFound, ValidationFailed
+from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.permissions import PERMISSIONS, can
@@ -29,6 +29,19 @@ def validate_scopes(scopes: Sequence[str]) -> list[str]:
             errors=[{"loc": ["body", "scopes"], "message": "unknown permission", "type": "enum"}],
         )
     return sorted(set(scopes))
+
+
+async def _ensure_no_wider_than_caller(
+    session: AsyncSession, principal: Principal, scopes: Sequence[str]
+) -> None:
+    """A scoped token may mint tokens only within its own scopes (empty scopes mean all)."""
+    if principal.auth_method != "personal_token" or principal.token_id is None:
+        return
+    caller = await repository.get_api_token(session, principal.token_id)
+    if caller is None or not caller.scopes:
+        return
+    if not scopes or not set(scopes) <= set(caller.scopes):
+        raise PermissionDenied("A scoped token can only create tokens within its own scopes.")
 
 
 async def create_token(
@@ -52,13 +65,15 @@ async def create_token(
             f"expires_days must be between 1 and {MAX_EXPIRES_DAYS}.",
             errors=[{"loc": ["body", "expires_days"], "message": "out of range", "type": "range"}],
         )
+    scopes = validate_scopes(scopes)
+    await _ensure_no_wider_than_caller(session, principal, scopes)
     minted = mint_personal_token()
     token = ApiToken(
         user_id=owner.id,
         name=name,
         token_prefix=minted.prefix,
         token_hash=minted.hash,
-        scopes=validate_scopes(scopes),
+        scopes=scopes,
         expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
     )
     session.add(token)

@@ -23,7 +23,9 @@ async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False)
     statement = with_details(select(Order).where(Order.id == order_id))
     if lock:
         # Serializes state changes of one order (PostgreSQL; SQLite serializes writers).
-        statement = statement.with_for_update(of=Order)
+        # populate_existing: a row read earlier in this session must not hide what the
+        # writer we waited for committed (the lock is worthless on a stale copy).
+        statement = statement.with_for_update(of=Order).execution_options(populate_existing=True)
     return (await session.execute(statement)).unique().scalar_one_or_none()
 
 

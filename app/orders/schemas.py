@@ -9,9 +9,12 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field, computed_field
 from app.customers.schemas import CustomerBrief
 from app.products.schemas import Money
 
+# Ids are PostgreSQL `integer`s; a larger one names no row and must not reach the driver.
+MAX_ID = 2**31 - 1
+
 
 class OrderItemCreate(BaseModel):
-    product_id: int = Field(ge=1, le=2**63 - 1)
+    product_id: int = Field(ge=1, le=MAX_ID)
     quantity: int = Field(ge=1, le=1_000_000)
 
     model_config = ConfigDict(
@@ -26,7 +29,7 @@ class OrderItemUpdate(BaseModel):
 
 
 class OrderCreate(BaseModel):
-    customer_id: int = Field(ge=1, le=2**63 - 1)
+    customer_id: int = Field(ge=1, le=MAX_ID)
     notes: str = Field(default="", max_length=10_000)
     items: list[OrderItemCreate] = Field(default_factory=list, max_length=500)
 
@@ -45,7 +48,7 @@ class OrderCreate(BaseModel):
 
 
 class OrderUpdate(BaseModel):
-    customer_id: int | None = Field(default=None, ge=1, le=2**63 - 1)
+    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     notes: str | None = Field(default=None, max_length=10_000)
 
     model_config = ConfigDict(

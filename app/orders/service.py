@@ -106,8 +106,9 @@ async def _active_customer(session: AsyncSession, customer_id: int) -> Customer:
 
 
 async def _orderable_products(
-    session: AsyncSession, product_ids: Sequence[int]
+    session: AsyncSession, product_ids: Sequence[int], locs: Sequence[list[Any]]
 ) -> dict[int, Product]:
+    """The products, each existing and active; `locs[i]` is where `product_ids[i]` was sent."""
     ids = sorted(set(product_ids))
     products = {
         p.id: p
@@ -118,8 +119,9 @@ async def _orderable_products(
         raise ValidationFailed(
             f"No such product(s): {', '.join(map(str, missing))}.",
             errors=[
-                {"loc": ["body", "items"], "message": f"no such product {pid}", "type": "not_found"}
-                for pid in missing
+                {"loc": loc, "message": f"no such product {pid}", "type": "not_found"}
+                for pid, loc in zip(product_ids, locs, strict=True)
+                if pid not in products
             ],
         )
     inactive = [p.sku for p in products.values() if not p.is_active]
@@ -140,7 +142,11 @@ async def create_order(
     await _active_customer(session, customer_id)
     for index, (_, quantity) in enumerate(items):
         _check_quantity(quantity, ["body", "items", index, "quantity"])
-    products = await _orderable_products(session, [pid for pid, _ in items])
+    products = await _orderable_products(
+        session,
+        [pid for pid, _ in items],
+        [["body", "items", index, "product_id"] for index in range(len(items))],
+    )
     # The number derives from the id, so it is unique without a second counter to race on.
     order = Order(
         number=f"SO-{uuid.uuid4().hex[:12]}",
@@ -207,7 +213,9 @@ async def add_item(
     """Add a product to a draft (merging with its existing line); the total follows."""
     _require_draft(order)
     _check_quantity(quantity, ["body", "quantity"])
-    product = (await _orderable_products(session, [product_id]))[product_id]
+    product = (await _orderable_products(session, [product_id], [["body", "product_id"]]))[
+        product_id
+    ]
     line = next((item for item in order.items if item.product_id == product_id), None)
     old_total = order.total
     if line is None:

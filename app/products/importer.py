@@ -32,6 +32,9 @@ BATCH = 5000
 AUDITED_SKUS = 1000
 _SKU = re.compile(SKU_PATTERN)
 _TRUE = {"true", "1", "yes", "y"}
+# Bytes that are not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+NOT_UTF8_MESSAGE = "not UTF-8 text"
 _FALSE = {"false", "0", "no", "n"}
 
 
@@ -120,12 +123,12 @@ def parse_csv(
     data: bytes, progress: Callable[[int], None] | None = None
 ) -> tuple[list[dict[str, Any]], list[LineError]]:
     """Every valid row, and every problem by line number (line 1 is the header)."""
-    try:
-        content = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return [], [LineError(1, "file", "the file is not UTF-8 text")]
+    # Undecodable bytes are kept as surrogates so each is reported by line and field below.
+    content = data.decode("utf-8-sig", errors="surrogateescape")
     reader = csv.DictReader(io.StringIO(content, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if any(_NOT_UTF8.search(name) for name in header):
+        return [], [LineError(1, "header", NOT_UTF8_MESSAGE)]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if missing or unknown:
@@ -141,6 +144,10 @@ def parse_csv(
             line = reader.line_num
             if None in raw:
                 errors.append(LineError(line, "row", "more fields than columns"))
+                continue
+            garbled = [name for name, value in raw.items() if value and _NOT_UTF8.search(value)]
+            if garbled:
+                errors.append(LineError(line, garbled[0], NOT_UTF8_MESSAGE))
                 continue
             try:
                 values = _parse_row(raw)
@@ -215,6 +222,8 @@ async def _upsert_postgresql(session: AsyncSession, rows: list[dict[str, Any]]) 
         ),
         {"now": utcnow()},
     )
+    # Dropped now, not only at commit: a second import in the same transaction needs it gone.
+    await session.execute(text("DROP TABLE product_import"))
 
 
 async def _upsert_sqlite(session: AsyncSession, rows: list[dict[str, Any]]) -> None:

@@ -47,6 +47,10 @@ def require_principal(request: Request) -> Principal:
 class KeysetListMixin:
     """Replaces sqladmin's OFFSET pagination and count(*) with keyset pages (see keyset.py)."""
 
+    def rows_are_restricted(self, request: Request) -> bool:
+        """Whether `list_query` shows this user only some rows (override with the rule)."""
+        return False
+
     async def list(self, request: Request) -> Any:
         view: Any = self
         page_size = view.validate_page_number(request.query_params.get("pageSize"), view.page_size)
@@ -55,6 +59,9 @@ class KeysetListMixin:
         for relation in view._list_relations:
             statement = statement.options(selectinload(relation))
         statement, filtered = await _apply_filters(view, request, statement)
+        # A list cut down to the user's own rows is counted as such: the whole table's
+        # count would tell them how many rows others have.
+        filtered = filtered or view.rows_are_restricted(request)
         search = request.query_params.get("search")
         if search:
             statement = view.search_query(stmt=statement, term=search)

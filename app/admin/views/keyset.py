@@ -95,7 +95,7 @@ async def count_rows(
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             estimate = (
                 await session.execute(
-                    text("SELECT reltuples::bigint FROM pg_class WHERE oid = :t::regclass"),
+                    text("SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:t AS regclass)"),
                     {"t": model.__table__.name},
                 )
             ).scalar_one_or_none()

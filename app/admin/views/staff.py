@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from sqladmin import action
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from wtforms import (
@@ -236,6 +237,9 @@ class _OwnedRowsView(ServiceModelView):
             return statement
         return statement.where(self.model.user_id == principal.user_id)  # type: ignore[attr-defined]
 
+    def rows_are_restricted(self, request: Request) -> bool:
+        return not can(current_principal(request), self.manage_permission)
+
     def list_query(self, request: Request) -> Select[Any]:
         return self._restrict(request, super().list_query(request))
 
@@ -249,6 +253,11 @@ class _OwnedRowsView(ServiceModelView):
     async def revoke(self, request: Request) -> Response:
         principal = require_principal(request)
         pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        async with self.database.sessionmaker() as session:
+            rows = [await self.load(session, int(pk)) for pk in pks]
+        if any(r is None or not self.has_permission(request, "action:revoke", r) for r in rows):
+            # Like a direct delete of a hidden row: refused, and nothing is revoked.
+            raise HTTPException(status_code=403)
         try:
             async with self.unit_of_work(request) as session:
                 for pk in pks:

@@ -52,7 +52,13 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         return EndpointForm
 
     async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
-        return {"version": obj.version}
+        return {
+            "url": obj.url,
+            "description": obj.description,
+            "events": list(obj.events or []),
+            "is_active": obj.is_active,
+            "version": obj.version,
+        }
 
     def _settings(self) -> Any:
         return self._admin_ref.settings  # type: ignore[attr-defined]

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from app.api.deps import SessionDep, require
 from app.api.pages import Page, page_response
-from app.api.responses import problems
+from app.api.responses import ProblemRoute, problems
 from app.audit_log.schemas import AuditEventRead
 from app.audit_log.service import LIST_SPEC
 from app.auth.principal import Principal
 
-router = APIRouter(prefix="/audit-events", tags=["audit"])
+router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=ProblemRoute)
 
 
 @router.get(

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Form
 from fastapi.responses import Response
 
 from app.api.deps import RateLimiterDep, RequestMetaDep, SessionDep, SettingsDep
-from app.api.responses import problems
+from app.api.responses import ProblemRoute, problems
 from app.auth import login, oauth
 from app.auth.principal import Principal
 from app.auth.schemas import RefreshRequest, TokenResponse
 from app.errors import NotAuthenticated, RateLimited
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=ProblemRoute)
 
 
 @router.post("/token", response_model=TokenResponse, responses=problems(422))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from app.api.deps import PrincipalDep, SessionDep
-from app.api.responses import problems
+from app.api.deps import PrincipalDep, RowId, SessionDep
+from app.api.responses import ProblemRoute, problems
 from app.auth import api_tokens, repository
 from app.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, MeRead, RoleBrief
 from app.errors import NotAuthenticated, NotFound
@@ -13,7 +13,7 @@ from app.models import User
 from app.users import service as users_service
 from app.users.schemas import PasswordChange
 
-router = APIRouter(prefix="/me", tags=["me"])
+router = APIRouter(prefix="/me", tags=["me"], route_class=ProblemRoute)
 
 
 async def _current_user(session: SessionDep, principal: PrincipalDep) -> User:
@@ -55,12 +55,15 @@ async def list_my_tokens(session: SessionDep, principal: PrincipalDep) -> list[A
     "/tokens",
     response_model=ApiTokenCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(422),
+    responses=problems(403, 422),
 )
 async def create_my_token(
     body: ApiTokenCreate, session: SessionDep, principal: PrincipalDep, response: Response
 ) -> ApiTokenCreated:
-    """Create a personal API token; the response is the only time the token is shown."""
+    """Create a personal API token; the response is the only time the token is shown.
+
+    A scoped token may create tokens only within its own scopes (403 otherwise).
+    """
     user = await _current_user(session, principal)
     token, plaintext = await api_tokens.create_token(
         session,
@@ -79,7 +82,9 @@ async def create_my_token(
     status_code=204,
     responses=problems(404),
 )
-async def revoke_my_token(token_id: int, session: SessionDep, principal: PrincipalDep) -> Response:
+async def revoke_my_token(
+    token_id: RowId, session: SessionDep, principal: PrincipalDep
+) -> Response:
     """Revoke one of the caller's tokens (takes effect on the next request)."""
     token = await repository.get_api_token(session, token_id)
     if token is None or token.user_id != principal.user_id:

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
 from app.api.conditional import check_if_match
-from app.api.deps import SessionDep, require
+from app.api.deps import RowId, SessionDep, require
 from app.api.pages import Page, page_response, patch_values, row_response
-from app.api.responses import problems
+from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.models import Order
 from app.orders import repository, service
@@ -22,7 +22,7 @@ from app.orders.schemas import (
     OrderUpdate,
 )
 
-router = APIRouter(prefix="/orders", tags=["orders"])
+router = APIRouter(prefix="/orders", tags=["orders"], route_class=ProblemRoute)
 Reader = Annotated[Principal, Depends(require("orders:read"))]
 Creator = Annotated[Principal, Depends(require("orders:create"))]
 Updater = Annotated[Principal, Depends(require("orders:update"))]
@@ -51,7 +51,7 @@ async def list_orders(
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=problems(304, 403, 404))
-async def read_order(order_id: int, request: Request, session: SessionDep, _: Reader) -> Response:
+async def read_order(order_id: RowId, request: Request, session: SessionDep, _: Reader) -> Response:
     """One order with its customer and items, and its ETag."""
     return row_response(request, await service.get_order(session, order_id), OrderRead)
 
@@ -79,7 +79,7 @@ async def create_order(
     "/{order_id}", response_model=OrderRead, responses=problems(403, 404, 409, 412, 413, 415, 422)
 )
 async def update_order(
-    order_id: int, body: OrderUpdate, request: Request, session: SessionDep, principal: Updater
+    order_id: RowId, body: OrderUpdate, request: Request, session: SessionDep, principal: Updater
 ) -> Response:
     """Edit notes, or the customer of a draft."""
     order = await service.get_order(session, order_id)
@@ -90,7 +90,7 @@ async def update_order(
 
 @router.delete("/{order_id}", status_code=204, responses=problems(403, 404, 409, 412))
 async def delete_order(
-    order_id: int, request: Request, session: SessionDep, principal: Deleter
+    order_id: RowId, request: Request, session: SessionDep, principal: Deleter
 ) -> Response:
     """Delete a draft or cancelled order."""
     order = await service.get_order(session, order_id)
@@ -106,7 +106,7 @@ async def delete_order(
     responses=problems(403, 404, 409, 412, 413, 415, 422),
 )
 async def add_item(
-    order_id: int,
+    order_id: RowId,
     body: OrderItemCreate,
     request: Request,
     session: SessionDep,
@@ -127,8 +127,8 @@ async def add_item(
     responses=problems(403, 404, 409, 412, 413, 415, 422),
 )
 async def update_item(
-    order_id: int,
-    item_id: int,
+    order_id: RowId,
+    item_id: RowId,
     body: OrderItemUpdate,
     request: Request,
     session: SessionDep,
@@ -145,7 +145,7 @@ async def update_item(
     "/{order_id}/items/{item_id}", response_model=OrderRead, responses=problems(403, 404, 409, 412)
 )
 async def remove_item(
-    order_id: int, item_id: int, request: Request, session: SessionDep, principal: Updater
+    order_id: RowId, item_id: RowId, request: Request, session: SessionDep, principal: Updater
 ) -> Response:
     """Remove a line from a draft order; answers with the updated order."""
     order = await service.get_order(session, order_id)
@@ -157,12 +157,13 @@ async def remove_item(
 def _action_route(action: Literal["place", "pay", "ship", "cancel"], summary: str) -> None:
     # A default-value dependency: the annotation is a plain name FastAPI can resolve.
     async def act(
-        order_id: int,
+        order_id: RowId,
         request: Request,
         session: SessionDep,
         principal: Principal = Depends(require(f"orders:{action}")),
     ) -> Response:
-        current = await service.get_order(session, order_id)
+        # Locked first, so If-Match is checked against the version the action will change.
+        current = await service.get_order(session, order_id, lock=True)
         check_if_match(request, current.version)
         order = await service.transition(session, principal, order_id, action)
         return row_response(request, await service.get_order(session, order.id), OrderRead)

@@ -10,10 +10,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
+from starlette.exceptions import HTTPException
 
 from app.api.deps import DatabaseDep, SessionDep, require
 from app.api.pages import cursor_codec
-from app.api.responses import problems
+from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.db import Database
 from app.errors import BadRequest, ValidationFailed
@@ -22,7 +23,7 @@ from app.models import Product
 from app.products import importer
 from app.products.service import LIST_SPEC
 
-router = APIRouter(prefix="/products", tags=["products"])
+router = APIRouter(prefix="/products", tags=["products"], route_class=ProblemRoute)
 EXPORT_COLUMNS = ["sku", "name", "description", "price", "stock", "reorder_level", "is_active"]
 STREAM_BATCH = 1000
 
@@ -89,15 +90,20 @@ async def _uploaded_csv(request: Request) -> bytes:
     if content_type.startswith("multipart/form-data"):
         try:
             form = await request.form(max_files=1, max_fields=10)
+        except HTTPException:
+            raise  # the body guard's 413, Starlette's 400 for a malformed multipart body
         except Exception:
             raise BadRequest("The multipart body could not be read.") from None
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise ValidationFailed(
-                "Upload the CSV as the form field `file`.",
-                errors=[{"loc": ["body", "file"], "message": "required", "type": "missing"}],
-            )
-        return await upload.read()
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise ValidationFailed(
+                    "Upload the CSV as the form field `file`.",
+                    errors=[{"loc": ["body", "file"], "message": "required", "type": "missing"}],
+                )
+            return await upload.read()
+        finally:
+            await form.close()  # the spooled temporary files of the upload
     return await request.body()
 
 

@@ -6,21 +6,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from app.api.conditional import check_if_match, set_etag
-from app.api.deps import PrincipalDep, SessionDep, require
-from app.api.responses import problems
+from app.api.conditional import check_if_match, etag_for, is_not_modified, set_etag
+from app.api.deps import RowId, SessionDep, require
+from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.permissions import PERMISSIONS
 from app.roles import service
 from app.users.schemas import PermissionRead, RoleCreate, RoleRead, RoleUpdate
 
-router = APIRouter(tags=["roles"])
+router = APIRouter(tags=["roles"], route_class=ProblemRoute)
 CanRead = Annotated[Principal, Depends(require("users:read"))]
 CanManage = Annotated[Principal, Depends(require("roles:manage"))]
 
 
-@router.get("/permissions", response_model=list[PermissionRead], responses=problems())
-async def list_permissions(_: PrincipalDep) -> list[PermissionRead]:
+@router.get("/permissions", response_model=list[PermissionRead], responses=problems(403))
+async def list_permissions(_: CanRead) -> list[PermissionRead]:
     """Every permission the policy knows, with what it allows."""
     return [PermissionRead(name=name, description=text) for name, text in PERMISSIONS.items()]
 
@@ -31,10 +31,14 @@ async def list_roles(session: SessionDep, _: CanRead) -> list[RoleRead]:
     return [RoleRead.model_validate(role) for role in await service.list_roles(session)]
 
 
-@router.get("/roles/{role_id}", response_model=RoleRead, responses=problems(403, 404))
-async def read_role(role_id: int, response: Response, session: SessionDep, _: CanRead) -> RoleRead:
-    """One role."""
+@router.get("/roles/{role_id}", response_model=RoleRead, responses=problems(304, 403, 404))
+async def read_role(
+    role_id: RowId, request: Request, response: Response, session: SessionDep, _: CanRead
+) -> RoleRead | Response:
+    """One role, with an ETag of its version."""
     role = await service.get_role(session, role_id)
+    if is_not_modified(request, role.version):
+        return Response(status_code=304, headers={"ETag": etag_for(role.version)})
     set_etag(response, role.version)
     return RoleRead.model_validate(role)
 
@@ -67,7 +71,7 @@ async def create_role(
     responses=problems(403, 404, 409, 412, 422),
 )
 async def update_role(
-    role_id: int,
+    role_id: RowId,
     body: RoleUpdate,
     request: Request,
     response: Response,
@@ -96,7 +100,7 @@ async def update_role(
     responses=problems(403, 404, 409, 412),
 )
 async def delete_role(
-    role_id: int, request: Request, session: SessionDep, principal: CanManage
+    role_id: RowId, request: Request, session: SessionDep, principal: CanManage
 ) -> Response:
     """Delete a custom role nobody holds."""
     role = await service.get_role(session, role_id)

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy import select
 
 from app.api.conditional import check_if_match, is_not_modified, set_etag
-from app.api.deps import SessionDep, require
-from app.api.responses import problems
+from app.api.deps import RowId, SessionDep, require
+from app.api.responses import ProblemRoute, problems
 from app.auth import repository as auth_repository
 from app.auth.principal import Principal
 from app.errors import NotFound
@@ -17,7 +17,7 @@ from app.models import User
 from app.users import service
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], route_class=ProblemRoute)
 CanRead = Annotated[Principal, Depends(require("users:read"))]
 CanManage = Annotated[Principal, Depends(require("users:manage"))]
 
@@ -38,7 +38,7 @@ async def list_users(session: SessionDep, _: CanRead) -> list[UserRead]:
 
 @router.get("/{user_id}", response_model=UserRead, responses=problems(304, 403, 404))
 async def read_user(
-    user_id: int, request: Request, response: Response, session: SessionDep, _: CanRead
+    user_id: RowId, request: Request, response: Response, session: SessionDep, _: CanRead
 ) -> UserRead | Response:
     """One user, with an ETag of its version."""
     user = await _user(session, user_id)
@@ -77,7 +77,7 @@ async def create_user(
     responses=problems(403, 404, 409, 412, 422),
 )
 async def update_user(
-    user_id: int,
+    user_id: RowId,
     body: UserUpdate,
     request: Request,
     response: Response,
@@ -103,7 +103,7 @@ async def update_user(
 
 @router.post("/{user_id}/deactivate", response_model=UserRead, responses=problems(403, 404))
 async def deactivate_user(
-    user_id: int, response: Response, session: SessionDep, principal: CanManage
+    user_id: RowId, response: Response, session: SessionDep, principal: CanManage
 ) -> UserRead:
     """Deactivate a user: their sessions and tokens stop working at once."""
     user = await service.deactivate_user(session, principal, await _user(session, user_id))

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlalchemy import select
 
 from app.api.conditional import check_if_match
-from app.api.deps import SessionDep, SettingsDep, require
+from app.api.deps import RowId, SessionDep, SettingsDep, require
 from app.api.pages import Page, page_response, patch_values, row_response
-from app.api.responses import problems
+from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.webhooks import service
@@ -22,7 +22,7 @@ from app.webhooks.schemas import (
     WebhookEndpointUpdate,
 )
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=ProblemRoute)
 Manager = Annotated[Principal, Depends(require("webhooks:manage"))]
 
 
@@ -65,7 +65,7 @@ async def create_endpoint(
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointRead, responses=problems(304, 403, 404))
 async def read_endpoint(
-    endpoint_id: int, request: Request, session: SessionDep, _: Manager
+    endpoint_id: RowId, request: Request, session: SessionDep, _: Manager
 ) -> Response:
     """One endpoint, with its failure state."""
     return row_response(
@@ -79,7 +79,7 @@ async def read_endpoint(
     responses=problems(403, 404, 412, 413, 415, 422),
 )
 async def update_endpoint(
-    endpoint_id: int,
+    endpoint_id: RowId,
     body: WebhookEndpointUpdate,
     request: Request,
     session: SessionDep,
@@ -97,7 +97,7 @@ async def update_endpoint(
 
 @router.delete("/{endpoint_id}", status_code=204, responses=problems(403, 404, 412))
 async def delete_endpoint(
-    endpoint_id: int, request: Request, session: SessionDep, principal: Manager
+    endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Remove an endpoint and its pending deliveries."""
     endpoint = await service.get_endpoint(session, endpoint_id)
@@ -113,7 +113,7 @@ async def delete_endpoint(
     responses=problems(403, 404),
 )
 async def ping_endpoint(
-    endpoint_id: int, request: Request, session: SessionDep, principal: Manager
+    endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Queue a `ping` event for this endpoint; the worker delivers it."""
     delivery = await service.ping(
@@ -128,7 +128,7 @@ async def ping_endpoint(
     responses=problems(400, 403, 404, 422),
 )
 async def list_deliveries(
-    endpoint_id: int,
+    endpoint_id: RowId,
     request: Request,
     session: SessionDep,
     _: Manager,
@@ -148,7 +148,7 @@ async def list_deliveries(
     responses=problems(403, 404, 409),
 )
 async def resend_delivery(
-    delivery_id: int, request: Request, session: SessionDep, principal: Manager
+    delivery_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Queue a finished delivery again (its attempt history is kept)."""
     delivery = await service.resend(session, principal, delivery_id)

@@ -1,0 +1,69 @@
+"""Client address and scheme behind trusted proxies (SPEC §10), as pure ASGI middleware.
+
+The client IP is the rightmost X-Forwarded-For entry that a trusted proxy added: walking
+from the right, trusted proxies are skipped and the first other address is the client.
+With FORWARDED_ALLOW_IPS="*" (Heroku: only the router can reach the dyno) the rightmost
+entry is taken — never the leftmost, which the client writes itself (uvicorn's own
+middleware returns the leftmost when every host is trusted, so it is not used).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import _TrustedHosts
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _valid_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
+class TrustedProxyMiddleware:
+    """Rewrites scope["client"] and scope["scheme"] from headers of trusted proxies only."""
+
+    def __init__(self, app: ASGIApp, trusted_hosts: str) -> None:
+        self.app = app
+        self.trusted = _TrustedHosts(trusted_hosts)
+
+    def client_from(self, forwarded_for: str) -> str | None:
+        entries = [entry.strip() for entry in forwarded_for.split(",") if entry.strip()]
+        if not entries:
+            return None
+        if self.trusted.always_trust:
+            candidate = entries[-1]
+            return candidate if _valid_ip(candidate) else None
+        for entry in reversed(entries):
+            if entry not in self.trusted:
+                return entry if _valid_ip(entry) else None
+        # Every hop was a trusted proxy: the leftmost one is the closest we know.
+        return entries[0] if _valid_ip(entries[0]) else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            peer = scope.get("client")
+            if peer and (self.trusted.always_trust or peer[0] in self.trusted):
+                forwarded_for = _header(scope, b"x-forwarded-for")
+                if forwarded_for:
+                    client = self.client_from(forwarded_for)
+                    if client is not None:
+                        scope["client"] = (client, 0)
+                proto = _header(scope, b"x-forwarded-proto")
+                if proto:
+                    scheme = proto.split(",")[-1].strip().lower()
+                    if scheme in {"http", "https", "ws", "wss"}:
+                        if scope["type"] == "websocket":
+                            scheme = "wss" if scheme in {"https", "wss"} else "ws"
+                        scope["scheme"] = scheme
+        await self.app(scope, receive, send)

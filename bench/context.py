@@ -1,0 +1,166 @@
+"""What every phase of the benchmark shares: options, the database, servers, the report."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.settings import Settings
+from bench.database import Credentials
+from bench.environment import BASELINES_DIR, BASELINES_VENV, BENCH_DIR
+from bench.load import Measurement, Target, median_of, run_wrk
+from bench.processes import Peak, RssSampler, Server, free_port
+from bench.report import Report
+
+PROJECT_DIR = BENCH_DIR.parent
+RESULTS_DIR = BENCH_DIR / "results"
+LOGS_DIR = RESULTS_DIR / "logs"
+# Counted on every request but never refused: a 1 s window keeps the in-memory moving
+# window as short as production's 600/minute keeps it.
+BENCH_RATE_LIMIT = "1000000/second"
+
+
+@dataclass(frozen=True)
+class Options:
+    rounds: int = 3
+    seconds: float = 6.0
+    warmup: float = 3.0
+    connections: tuple[int, ...] = (16, 64)
+    products: int = 10_000
+    large_products: int = 1_000_000
+    import_rows: int = 100_000
+    probe_seconds: float = 3.0
+
+
+@dataclass
+class Context:
+    options: Options
+    database_name: str
+    database_url: str
+    credentials: Credentials
+    secret_key: str
+    sampler: RssSampler
+    report: Report
+    wrk_runs: int = 0
+    servers: list[Server] = field(default_factory=list)
+    order_id: int = 0
+
+    # --- servers --------------------------------------------------------------------------
+    def product_env(self) -> dict[str, str]:
+        """The process environment minus every app setting, plus the benchmark's."""
+        ours = {name.upper() for name in Settings.model_fields}
+        env = {k: v for k, v in os.environ.items() if k.upper() not in ours}
+        return env | {
+            "DATABASE_URL": self.database_url,
+            "SECRET_KEY": self.secret_key,
+            "ENVIRONMENT": "production",
+            "LOG_LEVEL": "WARNING",
+            "RATE_LIMIT_API": BENCH_RATE_LIMIT,
+        }
+
+    def product(self, workers: int) -> Server:
+        """The product under its production command."""
+        port = free_port()
+        argv = [
+            str(PROJECT_DIR / ".venv" / "bin" / "backoffice"),
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ]
+        # Started from the results folder, so no developer .env is read.
+        return self._start(
+            Server(
+                f"product-{workers}w",
+                argv,
+                self.product_env(),
+                port,
+                self._log(workers),
+                RESULTS_DIR,
+            )
+        )
+
+    def baseline(self, mode: str) -> Server:
+        """ceiling / floor (Starlette under uvicorn) or drf (Django under gunicorn)."""
+        port = free_port()
+        binaries = BASELINES_VENV / "bin"
+        if mode == "drf":
+            argv = [
+                str(binaries / "gunicorn"),
+                "drf_app:application",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--workers",
+                "1",
+                "--log-level",
+                "warning",
+            ]
+        else:
+            argv = [
+                str(binaries / "uvicorn"),
+                "asgi_app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "BASELINE_DATABASE_URL": self.database_url,
+            "BASELINE_SECRET": self.secret_key,
+            "BASELINE_MODE": mode,
+        }
+        return self._start(Server(mode, argv, env, port, LOGS_DIR / f"{mode}.log", BASELINES_DIR))
+
+    def _log(self, workers: int) -> Path:
+        return LOGS_DIR / f"product-{workers}w.log"
+
+    def _start(self, server: Server) -> Server:
+        self.servers.append(server)
+        server.start()
+        self.sampler.add(server)
+        return server
+
+    def stop(self, server: Server) -> None:
+        self.sampler.remove(server)
+        server.stop()
+
+    # --- load -----------------------------------------------------------------------------
+    async def warm(self, target: Target, connections: int) -> None:
+        await run_wrk(
+            target, connections=connections, seconds=self.options.warmup, run_id=self._id("w")
+        )
+
+    async def one_round(
+        self, server: Server, target: Target, connections: int, peak: Peak
+    ) -> Measurement:
+        with self.sampler.watch(server) as watched:
+            run = await run_wrk(
+                target, connections=connections, seconds=self.options.seconds, run_id=self._id("r")
+            )
+        peak.mb = max(peak.mb, watched.mb)
+        return median_of([run], connections)
+
+    async def measure(
+        self, server: Server, target: Target, connections: int
+    ) -> tuple[Measurement, float]:
+        """Warm up, then `rounds` runs back to back; (median measurement, peak RSS MB)."""
+        await self.warm(target, connections)
+        peak, runs = Peak(), []
+        for _ in range(self.options.rounds):
+            runs += (await self.one_round(server, target, connections, peak)).runs
+        return median_of(runs, connections), peak.mb
+
+    def _id(self, kind: str) -> str:
+        # Unique per wrk run, so generated emails and idempotency keys never repeat.
+        self.wrk_runs += 1
+        return f"{kind}{self.wrk_runs}"

@@ -1,0 +1,201 @@
+"""Servers under test: start in their own process group, wait until ready, sample RSS, stop."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+STOP_GRACE_SECONDS = 10
+START_TIMEOUT_SECONDS = 60
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now (the kernel's choice)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(child) for child in handle.read().split()]
+    except OSError:
+        pass
+    return found
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, grandchildren, ...)."""
+    pending, found = _children(pid), []
+    while pending:
+        child = pending.pop()
+        found.append(child)
+        pending += _children(child)
+    return found
+
+
+def rss_mb(pid: int) -> float | None:
+    """VmRSS of one process in MB (None when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+@dataclass
+class Server:
+    """One server process tree; `health_path` answers once it accepts requests."""
+
+    name: str
+    argv: Sequence[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    cwd: Path | None = None
+    health_path: str = "/healthz"
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            # Its own session and process group: stopped by us (killpg), never by a stray
+            # Ctrl-C half-way through a measurement.
+            self.process = subprocess.Popen(
+                list(self.argv),
+                env=self.env,
+                cwd=self.cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        url = self.base_url + self.health_path
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited at start-up; see {self.log_path}")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code < 500:
+                    return
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer {url} in time; see {self.log_path}")
+
+    def worker_pids(self) -> list[int]:
+        """The processes that serve requests: the children of a supervisor, else the root."""
+        if self.process is None or self.process.poll() is not None:
+            return []
+        return descendants(self.process.pid) or [self.process.pid]
+
+    def stop(self) -> None:
+        """SIGTERM the whole process group, SIGKILL what is left after a grace period."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        # Workers of a supervisor that died first would still hold the group.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+@dataclass
+class Peak:
+    """The highest per-process RSS (MB) seen while a watch was open."""
+
+    mb: float = 0.0
+
+
+class RssSampler:
+    """Samples VmRSS of every started server's worker processes in a background thread.
+
+    `overall` keeps each server's peak for the whole run; `watch()` gives the peak of one
+    server during a block (a measurement).
+    """
+
+    def __init__(self, interval: float = 0.1) -> None:
+        self.interval = interval
+        self.overall: dict[str, float] = {}
+        self._servers: dict[str, Server] = {}
+        self._watches: list[tuple[str, Peak]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def add(self, server: Server) -> None:
+        with self._lock:
+            self._servers[server.name] = server
+
+    def remove(self, server: Server) -> None:
+        self.sample()
+        with self._lock:
+            self._servers.pop(server.name, None)
+
+    @contextlib.contextmanager
+    def watch(self, server: Server) -> Iterator[Peak]:
+        peak = Peak()
+        entry = (server.name, peak)
+        with self._lock:
+            self._watches.append(entry)
+        try:
+            yield peak
+        finally:
+            self.sample()
+            with self._lock:
+                self._watches.remove(entry)
+
+    def sample(self) -> None:
+        with self._lock:
+            servers = list(self._servers.values())
+        for server in servers:
+            sizes = [rss_mb(pid) for pid in server.worker_pids()]
+            largest = max((size for size in sizes if size is not None), default=None)
+            if largest is None:
+                continue
+            with self._lock:
+                self.overall[server.name] = max(self.overall.get(server.name, 0.0), largest)
+                for name, peak in self._watches:
+                    if name == server.name:
+                        peak.mb = max(peak.mb, largest)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()

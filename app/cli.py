@@ -1,4 +1,4 @@
-"""The `backoffice` command: serve, migrate, create-user, seed-demo and bootstrap."""
+"""The `backoffice` command: serve, migrate, create-user, seed-demo, bootstrap (+ cli_ops)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager, suppress
+from contextlib import contextmanager, suppress
 from typing import Annotated, Any, NoReturn
 
 import click
@@ -22,7 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from app import demo
 from app.auth.passwords import WeakPassword, check_password_rules
 from app.auth.principal import Principal
-from app.db import Database, normalize_database_url, unit_of_work
+from app.db import Database, normalize_database_url, transaction
 from app.errors import AppError
 from app.logging_setup import configure_logging
 from app.migrations import current_revision, head_revision, upgrade_engine
@@ -47,7 +47,6 @@ PROBE_TIMEOUT_SECONDS = 10
 USAGE_ERROR = 2
 
 Body = Callable[[Settings, Database], Awaitable[None]]
-transaction = asynccontextmanager(unit_of_work)
 
 
 class CommandError(Exception):
@@ -340,3 +339,8 @@ def _generate_password(email: str) -> str:
 def main() -> None:
     """Entry point of the `backoffice` console script."""
     cli()
+
+
+# The operations commands (create-token, import-products, purge, worker) register
+# themselves on `cli`; imported last because they build on the helpers above.
+from app import cli_ops  # noqa: E402, F401

@@ -32,7 +32,8 @@ RETENTION = timedelta(hours=24)
 ABANDONED_AFTER = timedelta(minutes=5)
 REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_STORED_BODY = 1024 * 1024
-NOT_STORED_STATUSES = frozenset({409, 429})
+# Not stored: answers a retry should not repeat (auth fixed, conflict gone, limit reset).
+NOT_STORED_STATUSES = frozenset({401, 403, 409, 429})
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

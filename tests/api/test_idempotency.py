@@ -249,7 +249,9 @@ async def test_invalid_key_is_400_and_acts_not(
     assert await customers_named(session, "k@example.com") == 0
 
 
-@pytest.mark.parametrize("key", ["x" * 255, "a", "!#$%&'*+-.^_`|~", "0b7e5b1c-3f3a-4c1e-9d5e-2b8f6a7c9d10"])
+@pytest.mark.parametrize(
+    "key", ["x" * 255, "a", "!#$%&'*+-.^_`|~", "0b7e5b1c-3f3a-4c1e-9d5e-2b8f6a7c9d10"]
+)
 async def test_keys_of_1_to_255_visible_ascii_characters_are_accepted(
     client: httpx.AsyncClient, session: AsyncSession, key: str
 ) -> None:

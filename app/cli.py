@@ -193,8 +193,24 @@ def serve(
     with one_line_errors():
         settings = _load_settings()
         _check_database_url(settings)
+        options = server_options(settings, host, port, workers)
+        _check_connection_budget(settings, options["workers"])
     configure_logging(settings.log_level, settings.effective_log_format)
-    uvicorn.run(**server_options(settings, host, port, workers))
+    uvicorn.run(**options)
+
+
+def _check_connection_budget(settings: Settings, workers: int) -> None:
+    """Refuse to start more connections than the database plan allows (README: budget)."""
+    if settings.is_sqlite:
+        return
+    budget = settings.connection_budget(workers)
+    if budget > settings.db_connection_limit:
+        raise CommandError(
+            f"(DB_POOL_SIZE {settings.db_pool_size} + DB_MAX_OVERFLOW {settings.db_max_overflow})"
+            f" × {workers} workers = {budget} connections, over DB_CONNECTION_LIMIT "
+            f"{settings.db_connection_limit}; lower the pool or the workers",
+            USAGE_ERROR,
+        )
 
 
 @cli.command()

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] | None = None
     db_pool_size: int = Field(default=5, ge=1, le=100)
     db_max_overflow: int = Field(default=5, ge=0, le=100)
+    # The database plan's connection limit: `serve` refuses a pool × workers above it.
+    db_connection_limit: int = Field(default=20, ge=1, le=100_000)
     session_idle_minutes: int = Field(default=120, ge=1)
     session_max_hours: int = Field(default=12, ge=1)
     access_token_minutes: int = Field(default=15, ge=1)
@@ -108,6 +110,10 @@ class Settings(BaseSettings):
         if self.log_format:
             return self.log_format
         return "json" if self.is_production else "console"
+
+    def connection_budget(self, workers: int) -> int:
+        """Connections `workers` web processes may open: (pool + overflow) × workers."""
+        return (self.db_pool_size + self.db_max_overflow) * workers
 
     @property
     def is_sqlite(self) -> bool:

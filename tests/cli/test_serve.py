@@ -119,3 +119,24 @@ def test_serve_answers_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert server.returncode in (0, -signal.SIGTERM), stderr
     assert "Application shutdown complete" in stdout
     assert "Traceback" not in stdout + stderr
+
+
+def test_serve_refuses_a_pool_over_the_connection_limit() -> None:
+    """(pool + overflow) × workers above DB_CONNECTION_LIMIT stops start-up with one line."""
+    from typer.testing import CliRunner
+
+    from app.cli import cli
+
+    result = CliRunner().invoke(
+        cli,
+        ["serve", "--workers", "3"],
+        env={
+            "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/nothing",
+            "ENVIRONMENT": "test",
+            "DB_POOL_SIZE": "5",
+            "DB_MAX_OVERFLOW": "5",
+            "DB_CONNECTION_LIMIT": "20",
+        },
+    )
+    assert result.exit_code == 2
+    assert "30 connections, over DB_CONNECTION_LIMIT 20" in result.output

@@ -185,12 +185,17 @@ class ServiceModelView(KeysetListMixin, ModelView):
 
     async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
         principal = require_principal(request)
-        expected = data.get("version")
+        # What the browser sent, not the form object: WTForms fills a missing field from the
+        # row's current values, which would make a form without its version look fresh.
+        expected = (await request.form()).get("version")
         async with self.unit_of_work(request) as session:
             obj = await self.load(session, int(pk))
             if obj is None:
                 raise AdminError("This row no longer exists.")
-            if expected not in (None, "") and str(obj.version) != str(expected):
+            # A versioned row's form always carries its version; a post without one (a
+            # crafted or stale form) is refused rather than allowed to overwrite blindly.
+            versioned = hasattr(obj, "version")
+            if versioned and (expected in (None, "") or str(obj.version) != str(expected)):
                 request.state.stale_edit = True  # the edit page adds a link to reload
                 raise StaleEdit(
                     "Someone else changed this row after you opened the form, so nothing was "

@@ -1,0 +1,1 @@
+"""Webhooks: outbox delivery, the worker process, SSRF guards, metrics and the API."""

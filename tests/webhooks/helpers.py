@@ -1,0 +1,103 @@
+"""Helpers for the webhook tests: endpoints, one worker pass, reading and moving outbox rows."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+
+from app.auth.principal import Principal
+from app.db import Database, transaction
+from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.models.base import utcnow
+from app.settings import Settings
+from app.webhooks import service
+from app.webhooks.outbox import emit
+from app.worker import Worker
+from tests.conftest import test_settings
+
+ALL_EVENTS = list(service.SUBSCRIBABLE)
+
+
+def worker_settings(url: str, **overrides: Any) -> Settings:
+    """Settings that let the worker reach a receiver on localhost."""
+    values: dict[str, Any] = {"webhooks_allow_private": True}
+    values.update(overrides)
+    return test_settings(url, **values)
+
+
+async def add_endpoint(
+    database: Database, settings: Settings, url: str, events: Sequence[str] = ALL_EVENTS
+) -> tuple[int, str]:
+    """Register an endpoint (committed); returns its id and signing secret."""
+    async with transaction(database.sessionmaker) as session:
+        endpoint, secret = await service.create_endpoint(
+            session, Principal.system(), settings, {"url": url, "events": list(events)}
+        )
+    return endpoint.id, secret
+
+
+async def emit_committed(database: Database, event_type: str, data: dict[str, Any]) -> int:
+    """Emit one event in its own committed transaction; returns the event id."""
+    async with transaction(database.sessionmaker) as session:
+        event = await emit(session, event_type, data)
+    return event.id
+
+
+async def run_once(database: Database, settings: Settings) -> int:
+    """One worker pass with its own HTTP client; returns how many deliveries it attempted."""
+    async with httpx.AsyncClient(follow_redirects=False) as client:
+        return await Worker(database, settings).run_once(client)
+
+
+async def deliveries(database: Database) -> list[WebhookDelivery]:
+    async with database.sessionmaker() as session:
+        statement = select(WebhookDelivery).order_by(WebhookDelivery.id)
+        return list((await session.execute(statement)).unique().scalars())
+
+
+async def only_delivery(database: Database) -> WebhookDelivery:
+    rows = await deliveries(database)
+    assert len(rows) == 1, [(d.id, d.event.type, d.endpoint_id) for d in rows]
+    return rows[0]
+
+
+async def events(database: Database) -> list[WebhookEvent]:
+    async with database.sessionmaker() as session:
+        statement = select(WebhookEvent).order_by(WebhookEvent.id)
+        return list((await session.execute(statement)).scalars())
+
+
+async def endpoint(database: Database, endpoint_id: int) -> WebhookEndpoint:
+    async with database.sessionmaker() as session:
+        row = await session.get(WebhookEndpoint, endpoint_id)
+        assert row is not None
+        return row
+
+
+async def make_due(database: Database, delivery_id: int | None = None) -> None:
+    """Move retries into the past instead of waiting for them (the test's clock)."""
+    statement = update(WebhookDelivery).values(next_attempt_at=utcnow() - timedelta(seconds=1))
+    if delivery_id is not None:
+        statement = statement.where(WebhookDelivery.id == delivery_id)
+    async with transaction(database.sessionmaker) as session:
+        await session.execute(statement)
+
+
+async def age_delivery(database: Database, delivery_id: int, by: timedelta) -> None:
+    """Pretend the delivery was created `by` ago."""
+    async with transaction(database.sessionmaker) as session:
+        row = await session.get(WebhookDelivery, delivery_id)
+        assert row is not None
+        row.created_at = row.created_at - by
+
+
+async def age_failure_streak(database: Database, endpoint_id: int, by: timedelta) -> None:
+    """Pretend the endpoint's failure streak began `by` earlier."""
+    async with transaction(database.sessionmaker) as session:
+        row = await session.get(WebhookEndpoint, endpoint_id)
+        assert row is not None and row.failing_since is not None
+        row.failing_since = row.failing_since - by

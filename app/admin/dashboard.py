@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from app.models import Customer, Order, OrderStatus, Product
+from app.models import Customer, Order, OrderStatus, Product, WebhookEndpoint
 from app.models.base import utcnow
 
 EXACT_COUNT_LIMIT = 10_000
@@ -126,11 +126,27 @@ async def dashboard_context(session: AsyncSession) -> dict[str, Any]:
         .scalars()
         .all()
     )
+    failing = (
+        (
+            await session.execute(
+                select(WebhookEndpoint)
+                .where(
+                    (WebhookEndpoint.failing_since.is_not(None))
+                    | (WebhookEndpoint.disabled_at.is_not(None))
+                )
+                .order_by(WebhookEndpoint.id)
+                .limit(10)
+            )
+        )
+        .scalars()
+        .all()
+    )
     series = await daily_series(session)
     return {
         "counts": counts,
         "recent_orders": recent,
         "low_stock": low_stock,
+        "failing_endpoints": failing,
         "chart": chart_svg_points(series),
         "totals": {
             "orders": sum(p.orders for p in series),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
 import orjson
@@ -48,10 +49,16 @@ async def page_response(
     return page_json(page.items, schema, page.next_cursor, page.total)
 
 
+@lru_cache(maxsize=64)
+def _list_adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
+    # Building a TypeAdapter compiles a serializer: once per schema, not once per request.
+    return TypeAdapter(list[schema])  # type: ignore[valid-type]
+
+
 def page_json(
     rows: Sequence[Any], schema: type[ReadT], next_cursor: str | None, total: int | None
 ) -> Response:
-    adapter = TypeAdapter(list[schema])  # type: ignore[valid-type]
+    adapter = _list_adapter(schema)
     items = adapter.dump_json([schema.model_validate(row) for row in rows])
     tail: dict[str, Any] = {"next_cursor": next_cursor}
     if total is not None:

@@ -9,13 +9,14 @@ from pathlib import Path
 from app.settings import Settings
 from bench.database import Credentials
 from bench.environment import BASELINES_DIR, BASELINES_VENV, BENCH_DIR
-from bench.load import Measurement, Target, median_of, run_wrk
-from bench.processes import Peak, RssSampler, Server, free_port
+from bench.load import Measurement, Target, WrkRun, median_of, run_wrk
+from bench.processes import Peak, RssSampler, Server, ServerRegistry, free_port
 from bench.report import Report
 
 PROJECT_DIR = BENCH_DIR.parent
 RESULTS_DIR = BENCH_DIR / "results"
 LOGS_DIR = RESULTS_DIR / "logs"
+REGISTRY = ServerRegistry(RESULTS_DIR / "servers.pids")
 # Counted on every request but never refused: a 1 s window keeps the in-memory moving
 # window as short as production's 600/minute keeps it.
 BENCH_RATE_LIMIT = "1000000/second"
@@ -23,14 +24,13 @@ BENCH_RATE_LIMIT = "1000000/second"
 
 @dataclass(frozen=True)
 class Options:
-    rounds: int = 3
-    seconds: float = 6.0
+    rounds: int = 4
+    seconds: float = 5.0
     warmup: float = 3.0
     connections: tuple[int, ...] = (16, 64)
     products: int = 10_000
     large_products: int = 1_000_000
     import_rows: int = 100_000
-    probe_seconds: float = 3.0
 
 
 @dataclass
@@ -127,6 +127,7 @@ class Context:
     def _start(self, server: Server) -> Server:
         self.servers.append(server)
         server.start()
+        REGISTRY.add(server)
         self.sampler.add(server)
         return server
 
@@ -142,22 +143,25 @@ class Context:
 
     async def one_round(
         self, server: Server, target: Target, connections: int, peak: Peak
-    ) -> Measurement:
+    ) -> WrkRun:
+        """One measured wrk run; `peak` keeps the server's highest worker RSS meanwhile."""
         with self.sampler.watch(server) as watched:
             run = await run_wrk(
                 target, connections=connections, seconds=self.options.seconds, run_id=self._id("r")
             )
         peak.mb = max(peak.mb, watched.mb)
-        return median_of([run], connections)
+        return run
 
     async def measure(
         self, server: Server, target: Target, connections: int
     ) -> tuple[Measurement, float]:
         """Warm up, then `rounds` runs back to back; (median measurement, peak RSS MB)."""
         await self.warm(target, connections)
-        peak, runs = Peak(), []
-        for _ in range(self.options.rounds):
-            runs += (await self.one_round(server, target, connections, peak)).runs
+        peak = Peak()
+        runs = [
+            await self.one_round(server, target, connections, peak)
+            for _ in range(self.options.rounds)
+        ]
         return median_of(runs, connections), peak.mb
 
     def _id(self, kind: str) -> str:

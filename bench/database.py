@@ -11,6 +11,7 @@ import os
 import random
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ from app.migrations import upgrade_engine
 from app.models import OrderStatus
 from app.settings import load_settings
 from app.users.service import create_user
+from bench.processes import process_alive
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAME_PREFIX = "backoffice_bench_"
@@ -58,7 +60,7 @@ SELECT ($3::text[])[1 + i % cardinality($3::text[])] || '-' || lpad(i::text, 7, 
          || ($6::text[])[1 + (i * 31) % cardinality($6::text[])],
        ($5::text[])[1 + (i * 13) % cardinality($5::text[])] || ' '
          || lower(($6::text[])[1 + (i * 31) % cardinality($6::text[])]) || ', benchmark range.',
-       (2 + ((i * 7919) % 47800) / 100.0)::numeric(12, 2),
+       (2 + ((i::bigint * 7919) % 47800) / 100.0)::numeric(12, 2),
        CASE WHEN i % 10 = 0 THEN i % 7 ELSE 20 + (i * 11) % 281 END,
        (i % 5) * 5,
        i % 23 <> 0,
@@ -107,18 +109,8 @@ async def _drop_orphans(connection: asyncpg.Connection) -> None:
     )
     for (datname,) in names:
         match = re.fullmatch(rf"{NAME_PREFIX}(\d+)_[0-9a-f]+", datname)
-        if match and not _process_exists(int(match.group(1))):
+        if match and not process_alive(int(match.group(1))):
             await connection.execute(f'DROP DATABASE IF EXISTS "{datname}" WITH (FORCE)')
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass(frozen=True)
@@ -287,6 +279,30 @@ async def _copy_orders(
     await connection.copy_records_to_table("orders", records=orders, columns=order_columns)
     item_columns = ["order_id", "product_id", "quantity", "unit_price", "created_at", "updated_at"]
     await connection.copy_records_to_table("order_items", records=items, columns=item_columns)
+
+
+async def seed(name: str, products: int) -> tuple[str, Credentials, dict[str, float]]:
+    """Migrate database `name`, add the user, `products` products, customers and orders."""
+    url = database_url(name)
+    started = time.perf_counter()
+    credentials = await migrate_and_create_user(url)
+    migrated = time.perf_counter()
+    await add_products(url, 1, products, rebuild_indexes=False)
+    await add_customers_and_orders(url)
+    await settle(url)
+    timings = {
+        "migrate_s": round(migrated - started, 1),
+        "seed_small_s": round(time.perf_counter() - migrated, 1),
+    }
+    return url, credentials, timings
+
+
+async def grow(url: str, current: int, total: int) -> float:
+    """Products current+1..total (indexes rebuilt after); the seconds it took."""
+    started = time.perf_counter()
+    await add_products(url, current + 1, total, rebuild_indexes=True)
+    await settle(url)
+    return time.perf_counter() - started
 
 
 async def settle(url: str) -> None:

@@ -199,3 +199,53 @@ class RssSampler:
     def _loop(self) -> None:
         while not self._stop.wait(self.interval):
             self.sample()
+
+
+class ServerRegistry:
+    """A file of "<owner pid> <server pid>" lines, so a run killed outright (SIGKILL), which
+    could not stop its servers, has them stopped by the next run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def add(self, server: Server) -> None:
+        assert server.process is not None
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.path, "a") as handle:
+            handle.write(f"{os.getpid()} {server.process.pid}\n")
+
+    def reap_orphans(self) -> None:
+        """Kill the process groups of servers whose run is gone; forget our own entries."""
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            owner, _, pid = line.partition(" ")
+            if not owner.isdigit() or not pid.isdigit():
+                continue
+            if process_alive(int(owner)):
+                kept.append(line + "\n")  # another run, still going
+            elif _is_bench_server(int(pid)):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(int(pid), signal.SIGKILL)
+        self.path.write_text("".join(kept))
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_bench_server(pid: int) -> bool:
+    """Guards against a recycled pid: only a process group led by one of our servers."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return False
+    return os.getpgid(pid) == pid and ("backoffice serve" in command or "baselines" in command)

@@ -1,6 +1,7 @@
 """Profile one scenario of the product under wrk load with py-spy: where a request's time goes.
 
     .venv/bin/python -m bench.profile [--path /api/v1/products?limit=50] [--seconds 20]
+    .venv/bin/python -m bench.profile --admin --path /admin/product/list
 
 Seeds a throwaway database like `make bench` (10,000 products), serves the product with its
 production command (1 worker), drives the path with wrk at 16 connections while py-spy
@@ -19,13 +20,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import httpx
+
 from bench import database
+from bench.clients import admin_cookie
 from bench.context import RESULTS_DIR, Context, Options
 from bench.environment import BASELINES_VENV, ensure_baselines_venv, ensure_wrk
 from bench.load import Target, run_wrk
 from bench.processes import RssSampler, Server
 from bench.report import Report
-from bench.run import _cleanup, _seed
+from bench.run import cleanup
 
 PY_SPY = BASELINES_VENV / "bin" / "py-spy"
 
@@ -40,35 +44,62 @@ def ensure_py_spy() -> Path:
 
 
 def summarize(collapsed: Path, top: int) -> str:
-    """Own and cumulative sample counts per function from py-spy's collapsed stacks."""
+    """Own time per function, inclusive time per app function and per library."""
     own: Counter[str] = Counter()
-    cumulative: Counter[str] = Counter()
+    app_inclusive: Counter[str] = Counter()
+    libraries: Counter[str] = Counter()
     total = 0
     for line in collapsed.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue  # a frame name with a line break in it (generated code): skip the piece
         count = int(count_text)
-        frames = [frame.split(" (", 1)[0] + _where(frame) for frame in stack.split(";")]
+        frames = [_frame(text) for text in stack.split(";")]
         total += count
-        own[frames[-1]] += count
-        for frame in set(frames):
-            cumulative[frame] += count
-    lines = [f"{total} samples", "", "own time:"]
-    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in own.most_common(top)]
-    lines += ["", "cumulative (inclusive) time:"]
-    lines += [f"  {100 * n / total:5.1f}%  {name}" for name, n in cumulative.most_common(top)]
-    return "\n".join(lines)
+        own[frames[-1][0]] += count
+        libraries[frames[-1][1]] += count
+        for name in {name for name, library in frames if library == "app"}:
+            app_inclusive[name] += count
+    if not total:
+        return "no samples"
+
+    def block(title: str, counter: Counter[str]) -> list[str]:
+        rows = [f"  {100 * n / total:5.1f}%  {name}" for name, n in counter.most_common(top)]
+        return ["", title, *rows]
+
+    return "\n".join(
+        [
+            f"{total} samples of the thread holding the GIL",
+            *block("own time by function:", own),
+            *block("own time by package:", libraries),
+            *block(
+                "inclusive time of app/ functions (lower bounds: stacks resumed by the event"
+                " loop or inside SQLAlchemy's greenlets do not reach back to them):",
+                app_inclusive,
+            ),
+        ]
+    )
 
 
-def _where(frame: str) -> str:
-    # "function (path/to/module.py:123)" → " module.py"
-    if "(" not in frame:
-        return ""
-    location = frame.split("(", 1)[1].rstrip(")")
-    return f" [{location.rsplit('/', 1)[-1].split(':', 1)[0]}]"
+def _frame(text: str) -> tuple[str, str]:
+    """("function [module.py]", package) from py-spy's "function (path/module.py:12)"."""
+    function, _, location = text.partition(" (")
+    path = location.rsplit(":", 1)[0]
+    parts = path.split("/")
+    package = "?"
+    if "site-packages" in parts:
+        package = parts[parts.index("site-packages") + 1]
+    elif "app" in parts:
+        package = "app"
+    elif path and not path.startswith("/"):
+        package = parts[0]  # compiled modules report a relative path (asyncpg/…/x.pyx)
+    elif path:
+        package = "python"
+    return f"{function} [{parts[-1]}]", package
 
 
 async def _profile(args: argparse.Namespace, name: str, servers: list[Server]) -> None:
-    url, credentials, _ = await _seed(name, Options())
+    url, credentials, _ = await database.seed(name, Options().products)
     with RssSampler() as sampler:
         ctx = Context(
             options=Options(),
@@ -83,6 +114,9 @@ async def _profile(args: argparse.Namespace, name: str, servers: list[Server]) -
         server = ctx.product(1)
         assert server.process is not None
         headers = {"Authorization": f"Bearer {credentials.token}"}
+        if args.admin:
+            async with httpx.AsyncClient(base_url=server.base_url) as client:
+                headers = {"Cookie": await admin_cookie(client, credentials)}
         target = Target(server.base_url + args.path, headers)
         await run_wrk(target, connections=args.connections, seconds=3, run_id="warm")
         collapsed = RESULTS_DIR / "profile.txt"
@@ -94,6 +128,7 @@ async def _profile(args: argparse.Namespace, name: str, servers: list[Server]) -
             "--duration",
             str(args.seconds),
             "--nonblocking",
+            "--gil",
             "--format",
             "raw",
             "-o",
@@ -114,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument(
+        "--admin", action="store_true", help="log in to the admin and send its session cookie"
+    )
     args = parser.parse_args(argv)
     ensure_wrk()
     ensure_py_spy()
@@ -125,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        _cleanup(servers, name)
+        cleanup(servers, name)
     return 0
 
 

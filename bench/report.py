@@ -33,12 +33,20 @@ class ScalingRow:
     search: str | None
     p50_small_ms: float
     p50_large_ms: float | None = None
+    db_small_ms: float | None = None
+    db_large_ms: float | None = None
 
     @property
     def growth(self) -> float | None:
-        if self.p50_large_ms is None or not self.p50_small_ms:
-            return None
-        return self.p50_large_ms / self.p50_small_ms
+        return _growth(self.p50_small_ms, self.p50_large_ms)
+
+    @property
+    def db_growth(self) -> float | None:
+        return _growth(self.db_small_ms, self.db_large_ms)
+
+
+def _growth(small: float | None, large: float | None) -> float | None:
+    return None if small is None or large is None or not small else large / small
 
 
 @dataclass
@@ -105,7 +113,17 @@ def throughput_table(rows: Sequence[ThroughputRow]) -> tuple[list[str], list[lis
 def scaling_table(
     rows: Sequence[ScalingRow], small: str, large: str
 ) -> tuple[list[str], list[list[str]]]:
-    header = ["list", "page", "search", f"p50 ms @{small}", f"p50 ms @{large}", "growth"]
+    header = [
+        "list",
+        "page",
+        "search",
+        f"p50 ms @{small}",
+        f"p50 ms @{large}",
+        "growth",
+        f"DB ms @{small}",
+        f"DB ms @{large}",
+        "DB growth",
+    ]
     body = [
         [
             row.surface,
@@ -114,6 +132,9 @@ def scaling_table(
             _num(row.p50_small_ms, 2),
             _num(row.p50_large_ms, 2),
             _ratio(row.growth),
+            _num(row.db_small_ms, 2),
+            _num(row.db_large_ms, 2),
+            _ratio(row.db_growth),
         ]
         for row in rows
     ]
@@ -150,7 +171,7 @@ def _sections(report: Report) -> list[tuple[str, list[str], list[list[str]]]]:
     if report.scaling:
         sections.append(
             (
-                f"Cost growth: p50 at 1 connection, {small} vs {large} products",
+                f"Cost growth: p50 at 1 connection and database time, {small} vs {large} products",
                 *scaling_table(report.scaling, small, large),
             )
         )
@@ -198,6 +219,7 @@ def _meta_lines(report: Report) -> str:
     meta = report.meta
     lines = [
         f"run: {meta['started_at']}, {meta['elapsed_s']:.0f} s in all",
+        *([f"INCOMPLETE: {meta['incomplete']}"] if meta.get("incomplete") else []),
         f"machine: {meta['machine']}",
         f"load: wrk {meta['wrk_version']}, {meta['rounds']} rounds × {meta['seconds']} s after "
         f"{meta['warmup']} s warm-up; medians of the rounds",
@@ -231,6 +253,9 @@ def as_json(report: Report) -> dict[str, Any]:
                 "p50_small_ms": round(row.p50_small_ms, 3),
                 "p50_large_ms": None if row.p50_large_ms is None else round(row.p50_large_ms, 3),
                 "growth": None if row.growth is None else round(row.growth, 3),
+                "db_small_ms": row.db_small_ms,
+                "db_large_ms": row.db_large_ms,
+                "db_growth": None if row.db_growth is None else round(row.db_growth, 3),
             }
             for row in report.scaling
         ],

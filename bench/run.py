@@ -17,12 +17,12 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from types import FrameType
 
 from bench import database, scenarios
-from bench.context import RESULTS_DIR, Context, Options
-from bench.database import Credentials
+from bench.context import REGISTRY, RESULTS_DIR, Context, Options
 from bench.environment import SetupError, ensure_baselines_venv, ensure_wrk
 from bench.processes import RssSampler, Server
 from bench.report import Report, render_text, write
@@ -47,7 +47,6 @@ def parse_options(argv: list[str] | None) -> Options:
         help="0 skips the large-table phase (growth, export, import)",
     )
     parser.add_argument("--import-rows", type=int, default=default.import_rows)
-    parser.add_argument("--probe-seconds", type=float, default=default.probe_seconds)
     args = parser.parse_args(argv)
     return Options(
         rounds=args.rounds,
@@ -57,7 +56,6 @@ def parse_options(argv: list[str] | None) -> Options:
         products=args.products,
         large_products=args.large_products,
         import_rows=args.import_rows,
-        probe_seconds=args.probe_seconds,
     )
 
 
@@ -65,35 +63,9 @@ def _say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-async def _seed(name: str, options: Options) -> tuple[str, Credentials, dict[str, float]]:
-    url = database.database_url(name)
-    started = time.perf_counter()
-    credentials = await database.migrate_and_create_user(url)
-    migrated = time.perf_counter()
-    await database.add_products(url, 1, options.products, rebuild_indexes=False)
-    await database.add_customers_and_orders(url)
-    await database.settle(url)
-    seeded = time.perf_counter()
-    timings = {
-        "migrate_s": round(migrated - started, 1),
-        "seed_small_s": round(seeded - migrated, 1),
-    }
-    return url, credentials, timings
-
-
-async def _grow(ctx: Context) -> float:
-    started = time.perf_counter()
-    first = ctx.options.products + 1
-    await database.add_products(
-        ctx.database_url, first, ctx.options.large_products, rebuild_indexes=True
-    )
-    await database.settle(ctx.database_url)
-    return time.perf_counter() - started
-
-
 async def run(options: Options, name: str, servers: list[Server], report: Report) -> None:
     _say(f"database {name}: migrating and seeding {options.products:,} products")
-    url, credentials, timings = await _seed(name, options)
+    url, credentials, timings = await database.seed(name, options.products)
     report.meta["seeding"] = timings
     order_id = await database.fetch_value(
         url,
@@ -112,31 +84,37 @@ async def run(options: Options, name: str, servers: list[Server], report: Report
             servers=servers,
             order_id=int(order_id or 1),
         )
-        product = ctx.product(1)
-        _say("product list against the ceiling, the raw floor and DRF")
-        await scenarios.head_to_head(ctx, product)
-        _say("the product's other scenarios")
-        await scenarios.product_scenarios(ctx, product)
-        _say("the product list with 2 workers")
-        await scenarios.two_workers(ctx)
-        _say("statements per request (in process)")
-        report.statements = await count_statements(
-            url, ctx.product_env(), credentials, scenarios.statement_probes(ctx)
-        )
-        scenarios.fill_statement_column(ctx)
-        _say(f"page latencies at {options.products:,} products")
-        small = await scenarios.page_latencies(ctx, product)
-        large = None
-        if options.large_products > options.products:
-            _say(f"growing to {options.large_products:,} products")
-            timings["grow_large_s"] = round(await _grow(ctx), 1)
-            _say(f"page latencies at {options.large_products:,} products")
-            large = await scenarios.page_latencies(ctx, product)
-            _say("CSV export and import")
-            await scenarios.csv_transfers(ctx, product)
-        scenarios.record_scaling(ctx, small, large)
-        ctx.stop(product)
-        report.peak_rss_mb = dict(sampler.overall)
+        try:
+            await _phases(ctx)
+        finally:
+            report.peak_rss_mb = dict(sampler.overall)
+
+
+async def _phases(ctx: Context) -> None:
+    options, report = ctx.options, ctx.report
+    product = ctx.product(1)
+    _say("product list against the ceiling, the raw floor and DRF")
+    await scenarios.head_to_head(ctx, product)
+    _say("the product's other scenarios")
+    await scenarios.product_scenarios(ctx, product)
+    _say("the product list with 2 workers")
+    await scenarios.two_workers(ctx)
+    _say("statements per request (in process)")
+    report.statements = await count_statements(
+        ctx.database_url, ctx.product_env(), ctx.credentials, scenarios.statement_probes(ctx)
+    )
+    scenarios.fill_statement_column(ctx)
+    _say(f"page latencies at {options.products:,} products")
+    scenarios.record_scaling(ctx, await scenarios.page_costs(ctx, product))
+    if options.large_products > options.products:
+        _say(f"growing to {options.large_products:,} products")
+        grown = await database.grow(ctx.database_url, options.products, options.large_products)
+        report.meta["seeding"]["grow_large_s"] = round(grown, 1)
+        _say(f"page latencies at {options.large_products:,} products")
+        scenarios.record_large(ctx, await scenarios.page_costs(ctx, product))
+        _say("CSV export and import")
+        await scenarios.csv_transfers(ctx, product)
+    ctx.stop(product)
 
 
 def _machine() -> str:
@@ -181,7 +159,9 @@ def main(argv: list[str] | None = None) -> int:
             "load_before": round(os.getloadavg()[0], 2),
         }
     )
+    failed = False
     try:
+        REGISTRY.reap_orphans()
         ensure_wrk()
         ensure_baselines_venv()
         report.meta |= {"machine": _machine(), "wrk_version": _wrk_version()}
@@ -194,18 +174,23 @@ def main(argv: list[str] | None = None) -> int:
     except SetupError as exc:
         _say(f"error: {exc}")
         return 2
+    except Exception:
+        # What was measured before the failure is still worth a report.
+        traceback.print_exc()
+        report.meta["incomplete"] = "the run failed part-way; see the traceback above"
+        failed = True
     finally:
-        _cleanup(servers, name if created else None)
+        cleanup(servers, name if created else None)
     report.meta["elapsed_s"] = time.monotonic() - started
     report.meta["load_after"] = round(os.getloadavg()[0], 2)
     report.targets = judge(report, scenarios.PRODUCT_LIST, report.meta["elapsed_s"])
     print("\n" + render_text(report))
     for path in write(report, RESULTS_DIR):
         _say(f"wrote {path.relative_to(RESULTS_DIR.parent.parent)}")
-    return 0
+    return 1 if failed else 0
 
 
-def _cleanup(servers: list[Server], database_name: str | None) -> None:
+def cleanup(servers: list[Server], database_name: str | None) -> None:
     """Stop every server and drop the database, ignoring further Ctrl-C meanwhile."""
     previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -17,10 +17,10 @@ from bench.clients import (
 )
 from bench.context import Context
 from bench.database import fetch_value
-from bench.load import Measurement, Target, median_of, run_wrk
+from bench.load import Measurement, Target, WrkRun, median_of, run_wrk
 from bench.processes import Peak, Server, rss_mb
 from bench.report import ScalingRow, ThroughputRow
-from bench.statements import Probe
+from bench.statements import Probe, database_times
 
 LIST_PATH = "/api/v1/products?limit=50"
 BASELINE_NAMES = {
@@ -30,6 +30,9 @@ BASELINE_NAMES = {
 }
 PRODUCT_LIST = "products list, limit 50"
 SEARCH_TERM = "oak"
+PageKey = tuple[str, str, str | None]
+# Page probes: 1 connection, this many 1-second wrk runs after a 1-second warm-up; median p50.
+PROBE_RUNS = 3
 CUSTOMER_BODY = '{"name": "Bench {unique}", "email": "bench-{unique}@example.com"}'
 
 
@@ -64,16 +67,13 @@ async def head_to_head(ctx: Context, product: Server) -> None:
             for name in servers:
                 await ctx.warm(targets[name], connections)
             peaks = {name: Peak() for name in servers}
-            runs: dict[str, list[Measurement]] = {name: [] for name in servers}
+            runs: dict[str, list[WrkRun]] = {name: [] for name in servers}
             for _ in range(ctx.options.rounds):
                 for name, server in servers.items():
                     runs[name].append(
                         await ctx.one_round(server, targets[name], connections, peaks[name])
                     )
-            results = {
-                name: median_of([r for m in measured for r in m.runs], connections)
-                for name, measured in runs.items()
-            }
+            results = {name: median_of(measured, connections) for name, measured in runs.items()}
             _add_head_to_head_rows(ctx, results, peaks)
     finally:
         for mode in BASELINE_NAMES:
@@ -198,10 +198,10 @@ def fill_statement_column(ctx: Context) -> None:
                 row.statements = ctx.report.statements.get(label)
 
 
-def page_urls(ctx: Context, max_id: int) -> dict[tuple[str, str, str | None], tuple[str, bool]]:
+def page_urls(ctx: Context, max_id: int) -> dict[PageKey, tuple[str, bool]]:
     """(list, page, search) → (path, is_admin) for the first, a middle and the last page."""
     middle = max_id // 2
-    urls: dict[tuple[str, str, str | None], tuple[str, bool]] = {}
+    urls: dict[PageKey, tuple[str, bool]] = {}
     for search in (None, SEARCH_TERM):
         q = f"&q={search}" if search else ""
         urls[("API", "first", search)] = (f"{LIST_PATH}{q}", False)
@@ -223,35 +223,46 @@ def page_urls(ctx: Context, max_id: int) -> dict[tuple[str, str, str | None], tu
     return urls
 
 
-async def page_latencies(ctx: Context, server: Server) -> dict[tuple[str, str, str | None], float]:
-    """p50 (1 connection) of each page at the current table size."""
+async def page_costs(ctx: Context, server: Server) -> dict[PageKey, tuple[float, float]]:
+    """(HTTP p50 at 1 connection, database ms) of each page at the current table size."""
     max_id = int(await fetch_value(ctx.database_url, "SELECT max(id) FROM products") or 0)
-    results: dict[tuple[str, str, str | None], float] = {}
+    urls = page_urls(ctx, max_id)
+    db = await database_times(ctx.database_url, ctx.product_env(), ctx.credentials, urls)
+    http = await _page_latencies(ctx, server, urls)
+    return {key: (http[key], db[key]) for key in urls}
+
+
+async def _page_latencies(
+    ctx: Context, server: Server, urls: dict[PageKey, tuple[str, bool]]
+) -> dict[PageKey, float]:
+    results: dict[PageKey, float] = {}
     async with httpx.AsyncClient(base_url=server.base_url, timeout=60) as client:
         cookie = await admin_cookie(client, ctx.credentials)
-        for key, (path, is_admin) in page_urls(ctx, max_id).items():
+        for key, (path, is_admin) in urls.items():
             headers = {"Cookie": cookie} if is_admin else bearer(ctx.credentials.token)
             await expect_status(client, "GET", path, 200, headers)
             target = Target(server.base_url + path, headers)
             await run_wrk(target, connections=1, seconds=1, run_id="probe-warm")
-            run = await run_wrk(
-                target, connections=1, seconds=ctx.options.probe_seconds, run_id="probe"
-            )
-            if run.errors:
-                raise RuntimeError(f"{path}: {run.errors} errors while probing")
-            results[key] = run.p50_ms
+            runs = [
+                await run_wrk(target, connections=1, seconds=1, run_id="probe")
+                for _ in range(PROBE_RUNS)
+            ]
+            measured = median_of(runs, 1)
+            if measured.errors:
+                raise RuntimeError(f"{path}: {measured.errors} errors while probing")
+            results[key] = measured.p50_ms
     return results
 
 
-def record_scaling(
-    ctx: Context,
-    small: dict[tuple[str, str, str | None], float],
-    large: dict[tuple[str, str, str | None], float] | None,
-) -> None:
-    for key, p50 in small.items():
-        surface, page, search = key
-        ctx.report.scaling.append(
-            ScalingRow(surface, page, search, p50, None if large is None else large.get(key))
+def record_scaling(ctx: Context, small: dict[PageKey, tuple[float, float]]) -> None:
+    for (surface, page, search), (p50, db) in small.items():
+        ctx.report.scaling.append(ScalingRow(surface, page, search, p50, db_small_ms=db))
+
+
+def record_large(ctx: Context, large: dict[PageKey, tuple[float, float]]) -> None:
+    for row in ctx.report.scaling:
+        row.p50_large_ms, row.db_large_ms = large.get(
+            (row.surface, row.page, row.search), (None, None)
         )
 
 

@@ -1,4 +1,7 @@
-"""SQL statements per request, counted in process with a SQLAlchemy before_cursor_execute hook.
+"""SQL per request, seen in process through SQLAlchemy's before_cursor_execute hook.
+
+Two uses: statements per request (counted), and the database time of list pages (the
+recorded SELECTs replayed under EXPLAIN ANALYZE).
 
 The app runs with the server's settings behind httpx's ASGITransport; each request is sent
 a few times and the median count kept (the first may include one-off work such as the
@@ -8,12 +11,15 @@ pre-ping go through the driver directly, so they are not in the counts.
 
 from __future__ import annotations
 
+import json
 import statistics
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 from sqlalchemy import event
 
@@ -24,6 +30,7 @@ from bench.clients import admin_cookie, bearer
 from bench.database import Credentials
 
 REPEATS = 3
+K = TypeVar("K")
 
 
 @dataclass(frozen=True)
@@ -47,10 +54,21 @@ class _Counter:
         self.count += 1
 
 
-async def count_statements(
-    database_url: str, env: dict[str, str], credentials: Credentials, probes: list[Probe]
-) -> dict[str, int]:
-    """{label: median statements per request}; raises if a probe answers the wrong status."""
+class _Recorder:
+    """Keeps the SQL (driver form, $n placeholders) and parameters of each statement."""
+
+    def __init__(self) -> None:
+        self.statements: list[tuple[str, Sequence[Any]]] = []
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        self.statements.append((statement, tuple(parameters or ())))
+
+
+@asynccontextmanager
+async def _in_process(
+    database_url: str, env: dict[str, str], listener: Callable[..., None]
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app with the server's settings behind ASGITransport; `listener` sees every SQL."""
     settings = load_settings(
         database_url=database_url,
         secret_key=env["SECRET_KEY"],
@@ -60,22 +78,76 @@ async def count_statements(
         _env_file=None,
     )
     database = Database.from_settings(settings)
-    counter = _Counter()
-    event.listen(database.engine.sync_engine, "before_cursor_execute", counter)
-    app = create_app(settings, database)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    results: dict[str, int] = {}
+    event.listen(database.engine.sync_engine, "before_cursor_execute", listener)
+    transport = httpx.ASGITransport(app=create_app(settings, database), client=("127.0.0.1", 40000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            cookie = await admin_cookie(client, credentials)
-            for probe in probes:
-                counts = []
-                for _ in range(REPEATS):
-                    counts.append(await _one(client, counter, probe, credentials, cookie))
-                results[probe.label] = round(statistics.median(counts))
+            yield client
     finally:
         await database.dispose()
+
+
+async def count_statements(
+    database_url: str, env: dict[str, str], credentials: Credentials, probes: list[Probe]
+) -> dict[str, int]:
+    """{label: median statements per request}; raises if a probe answers the wrong status."""
+    counter = _Counter()
+    results: dict[str, int] = {}
+    async with _in_process(database_url, env, counter) as client:
+        cookie = await admin_cookie(client, credentials)
+        for probe in probes:
+            counts = []
+            for _ in range(REPEATS):
+                counts.append(await _one(client, counter, probe, credentials, cookie))
+            results[probe.label] = round(statistics.median(counts))
     return results
+
+
+async def database_times(
+    database_url: str,
+    env: dict[str, str],
+    credentials: Credentials,
+    pages: Mapping[K, tuple[str, bool]],
+) -> dict[K, float]:
+    """{key: ms PostgreSQL spends executing the page's SELECTs} (EXPLAIN ANALYZE, median of 3).
+
+    Each page is requested once in process to record the SQL the app sends; those SELECTs
+    are then run under EXPLAIN ANALYZE with the same parameters. Writes are not replayed.
+    Unlike HTTP latency on a busy machine, this isolates how the queries grow with a table.
+    """
+    recorder = _Recorder()
+    results: dict[K, float] = {}
+    async with _in_process(database_url, env, recorder) as client:
+        cookie = await admin_cookie(client, credentials)
+        connection = await asyncpg.connect(database_url)
+        try:
+            for key, (path, admin) in pages.items():
+                headers = {"Cookie": cookie} if admin else bearer(credentials.token)
+                recorder.statements.clear()
+                response = await client.get(path, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{path}: HTTP {response.status_code}")
+                reads = [
+                    (sql, params)
+                    for sql, params in recorder.statements
+                    if sql.lstrip().upper().startswith("SELECT")
+                ]
+                results[key] = statistics.median(
+                    [await _execution_ms(connection, reads) for _ in range(REPEATS)]
+                )
+        finally:
+            await connection.close()
+    return results
+
+
+async def _execution_ms(
+    connection: asyncpg.Connection, reads: list[tuple[str, Sequence[Any]]]
+) -> float:
+    total = 0.0
+    for sql, params in reads:
+        plan = await connection.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}", *params)
+        total += float(json.loads(plan)[0]["Execution Time"])
+    return total
 
 
 async def _one(

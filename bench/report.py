@@ -223,11 +223,12 @@ def _meta_lines(report: Report) -> str:
         f"machine: {meta['machine']}",
         f"load: wrk {meta['wrk_version']}, {meta['rounds']} rounds × {meta['seconds']} s after "
         f"{meta['warmup']} s warm-up; medians of the rounds",
-        f"seeding: {meta.get('seeding', {})}",
+        "seeding (s): "
+        + ", ".join(f"{k.removesuffix('_s')} {v}" for k, v in meta.get("seeding", {}).items()),
         f"load average (1 min) before / after: {meta.get('load_before')} / "
-        f"{meta.get('load_after')} on {meta.get('cores')} cores (other work on the machine "
-        "shifts absolute figures; compare ratios)",
-        f"peak worker RSS over the run (MB): {report.peak_rss_mb}",
+        f"{meta.get('load_after')} on {meta.get('cores')} cores",
+        "peak worker RSS over the run (MB): "
+        + ", ".join(f"{name} {mb:.0f}" for name, mb in report.peak_rss_mb.items()),
     ]
     return "\n".join(lines)
 

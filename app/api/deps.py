@@ -31,12 +31,18 @@ def get_database(request: Request) -> Database:
     return database
 
 
-def get_app_settings(request: Request) -> Settings:
+# Dependencies are `async def` on purpose: FastAPI runs a plain `def` dependency in the
+# thread pool, a hop per dependency per request for what is an attribute lookup.
+async def database_dependency(request: Request) -> Database:
+    return get_database(request)
+
+
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_rate_limiter(request: Request) -> RateLimiter:
+async def get_rate_limiter(request: Request) -> RateLimiter:
     limiter: RateLimiter = request.app.state.rate_limiter
     return limiter
 
@@ -53,11 +59,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # becomes an error response instead of a success the database never saw.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-DatabaseDep = Annotated[Database, Depends(get_database)]
+DatabaseDep = Annotated[Database, Depends(database_dependency)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 
-def request_meta(request: Request) -> RequestMeta:
+async def request_meta(request: Request) -> RequestMeta:
     """Request id, client IP (already resolved from trusted proxies) and user agent."""
     return RequestMeta(
         request_id=getattr(request.state, "request_id", None),

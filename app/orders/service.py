@@ -17,8 +17,7 @@ from app.errors import Conflict, NotFound, ValidationFailed
 from app.listing import ListSpec
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
 from app.models.base import utcnow
-from app.orders import repository
-from app.products.service import notice_stock_change
+from app.orders import repository, stock
 from app.webhooks.outbox import emit
 
 LIST_SPEC = ListSpec(
@@ -50,10 +49,6 @@ MAX_QUANTITY = 1_000_000
 
 class InvalidTransition(Conflict):
     """The action is not allowed from the order's current status."""
-
-
-class InsufficientStock(Conflict):
-    """Some products lack the stock an order needs; none was reserved."""
 
 
 class OrderNotDraft(Conflict):
@@ -312,60 +307,6 @@ def _check_transition(order: Order, action: str) -> None:
         )
 
 
-def _quantities(order: Order) -> Counter[int]:
-    needed: Counter[int] = Counter()
-    for item in order.items:
-        needed[item.product_id] += item.quantity
-    return needed
-
-
-async def _reserve_stock(session: AsyncSession, order: Order) -> dict[str, list[int]]:
-    """Take every item's stock, or none: the answer names each product short."""
-    needed = _quantities(order)
-    products = await repository.lock_products(session, needed)
-    short = [
-        {
-            "product_id": pid,
-            "sku": products[pid].sku,
-            "requested": qty,
-            "available": products[pid].stock,
-        }
-        for pid, qty in sorted(needed.items())
-        if products[pid].stock < qty
-    ]
-    if short:
-        names = ", ".join(
-            f"{s['sku']} (need {s['requested']}, have {s['available']})" for s in short
-        )
-        raise InsufficientStock(f"Insufficient stock: {names}.", products_short=short)
-    stock_changes: dict[str, list[int]] = {}
-    for pid, qty in sorted(needed.items()):
-        product = products[pid]
-        old_stock = product.stock
-        new_stock = await repository.take_stock(session, pid, qty)
-        if new_stock is None:  # only if a writer slipped past the lock (SQLite)
-            raise InsufficientStock(
-                f"Insufficient stock: {product.sku}.",
-                products_short=[{"product_id": pid, "sku": product.sku}],
-            )
-        await session.refresh(product)
-        stock_changes[product.sku] = [old_stock, new_stock]
-        await notice_stock_change(session, product, old_stock)
-    return stock_changes
-
-
-async def _release_stock(session: AsyncSession, order: Order) -> dict[str, list[int]]:
-    needed = _quantities(order)
-    products = await repository.lock_products(session, needed)
-    stock_changes: dict[str, list[int]] = {}
-    for pid, qty in sorted(needed.items()):
-        old_stock = products[pid].stock
-        await repository.return_stock(session, pid, qty)
-        await session.refresh(products[pid])
-        stock_changes[products[pid].sku] = [old_stock, products[pid].stock]
-    return stock_changes
-
-
 def _event_payload(order: Order) -> dict[str, Any]:
     return {
         "order": {
@@ -394,10 +335,10 @@ async def transition(
     before = _snapshot(order)
     stock_changes: dict[str, list[int]] = {}
     if action == "place":
-        stock_changes = await _reserve_stock(session, order)
+        stock_changes = await stock.reserve_stock(session, order)
         order.placed_at = utcnow()
     elif action == "cancel" and OrderStatus(order.status) in HOLDS_STOCK:
-        stock_changes = await _release_stock(session, order)
+        stock_changes = await stock.release_stock(session, order)
     order.status = TARGET[action].value
     await session.flush()
     changes = audit.diff(before, _snapshot(order))

@@ -8,7 +8,7 @@ one unit of work with the audit row, as the logged-in Principal.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
@@ -17,9 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
+from starlette.responses import Response
 from wtforms import HiddenField
 
 from app.admin.auth import current_principal
+from app.admin.notices import redirect_with_notice
 from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
 from app.auth.principal import Principal
 from app.db import Database, transaction
@@ -35,6 +37,11 @@ class AdminError(Exception):
 
 class StaleEdit(AdminError):
     """The row changed after the form was opened."""
+
+
+def selected_pks(request: Request) -> list[str]:
+    """The row ids an action was asked for (`?pks=1,2,3`), digits only."""
+    return [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
 
 
 def require_principal(request: Request) -> Principal:
@@ -215,6 +222,33 @@ class ServiceModelView(KeysetListMixin, ModelView):
                 if obj is None:
                     raise AdminError(f"Row {pk} no longer exists; nothing was deleted.")
                 await self.remove(session, principal, obj)
+
+    async def bulk_action(
+        self,
+        request: Request,
+        per_row: Callable[[AsyncSession, Principal, int], Awaitable[Any]],
+        done: Callable[[list[Any]], str],
+    ) -> Response:
+        """Run `per_row` for every selected row in one transaction (all or nothing) and
+        come back with a notice: the one shape of every custom action."""
+        principal = require_principal(request)
+        pks = selected_pks(request)
+        if not pks:
+            return redirect_with_notice(
+                request, self.identity, None, "Select at least one row.", error=True
+            )
+        try:
+            async with self.unit_of_work(request) as session:
+                results = [await per_row(session, principal, int(pk)) for pk in pks]
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        return redirect_with_notice(request, self.identity, pks, done(results))
+
+    async def load_or_fail(self, session: AsyncSession, pk: int) -> Any:
+        obj = await self.load(session, pk)
+        if obj is None:
+            raise AdminError(f"Row {pk} no longer exists; nothing was changed.")
+        return obj
 
     async def get_form_data_for_edit(self, obj: Any) -> dict[str, Any]:
         """The row's current values, and the version the save will be checked against."""

@@ -200,23 +200,16 @@ class OrderView(ServiceModelView, model=Order):
             return {"order": order, "items": list(order.items), "OrderStatus": OrderStatus}
 
     async def _transition(self, request: Request, name: str) -> Response:
-        principal = require_principal(request)
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
-        if not pks:
-            return redirect_with_notice(
-                request, self.identity, None, "Select at least one order.", error=True
-            )
-        try:
-            # Bulk actions are all or nothing, like bulk delete.
-            async with self.unit_of_work(request) as session:
-                done = [await orders.transition(session, principal, int(pk), name) for pk in pks]
-        except AdminError as exc:
-            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
-        numbers = ", ".join(order.number for order in done)
         verb = {"place": "placed", "pay": "marked paid", "ship": "shipped", "cancel": "cancelled"}[
             name
         ]
-        return redirect_with_notice(request, self.identity, pks, f"{numbers} {verb}.")
+
+        async def per_row(session: AsyncSession, principal: Principal, pk: int) -> Order:
+            return await orders.transition(session, principal, pk, name)
+
+        return await self.bulk_action(
+            request, per_row, lambda done: f"{', '.join(o.number for o in done)} {verb}."
+        )
 
     @action(name="place", label="Place", confirmation_message="Place the selected orders?")
     async def place(self, request: Request) -> Response:

@@ -23,8 +23,7 @@ from wtforms import (
 )
 
 from app.admin.auth import current_principal
-from app.admin.notices import redirect_with_notice
-from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.admin.views.base import ServiceModelView, selected_pks
 from app.auth import api_tokens, sessions
 from app.auth.principal import Principal
 from app.models import ApiToken, Role, StaffSession, User
@@ -142,18 +141,10 @@ class UserView(ServiceModelView, model=User):
         await users_service.log_out_everywhere(session, principal, user)
 
     async def _for_each(self, request: Request, verb: str, fn: Any) -> Response:
-        principal = require_principal(request)
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
-        try:
-            async with self.unit_of_work(request) as session:
-                for pk in pks:
-                    user = await self.load(session, int(pk))
-                    if user is None:
-                        raise AdminError(f"User {pk} no longer exists.")
-                    await fn(session, principal, user)
-        except AdminError as exc:
-            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
-        return redirect_with_notice(request, self.identity, pks, f"{len(pks)} user(s) {verb}.")
+        async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
+            await fn(session, principal, await self.load_or_fail(session, pk))
+
+        return await self.bulk_action(request, per_row, lambda done: f"{len(done)} user(s) {verb}.")
 
 
 class RoleView(ServiceModelView, model=Role):
@@ -251,23 +242,17 @@ class _OwnedRowsView(ServiceModelView):
 
     @action(name="revoke", label="Revoke", confirmation_message="Revoke the selected rows?")
     async def revoke(self, request: Request) -> Response:
-        principal = require_principal(request)
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+        pks = selected_pks(request)
         async with self.database.sessionmaker() as session:
             rows = [await self.load(session, int(pk)) for pk in pks]
         if any(r is None or not self.has_permission(request, "action:revoke", r) for r in rows):
             # Like a direct delete of a hidden row: refused, and nothing is revoked.
             raise HTTPException(status_code=403)
-        try:
-            async with self.unit_of_work(request) as session:
-                for pk in pks:
-                    obj = await self.load(session, int(pk))
-                    if obj is None:
-                        raise AdminError(f"Row {pk} no longer exists.")
-                    await self.remove(session, principal, obj)
-        except AdminError as exc:
-            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
-        return redirect_with_notice(request, self.identity, pks, f"{len(pks)} revoked.")
+
+        async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
+            await self.remove(session, principal, await self.load_or_fail(session, pk))
+
+        return await self.bulk_action(request, per_row, lambda done: f"{len(done)} revoked.")
 
 
 class ApiTokenView(_OwnedRowsView, model=ApiToken):

@@ -12,8 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField, validators
 
-from app.admin.notices import redirect_with_notice
-from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.admin.views.base import ServiceModelView, require_principal
 from app.auth.principal import Principal
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.webhooks import DELIVERY_STATUSES
@@ -88,17 +87,10 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
 
     @action(name="ping", label="Send ping", confirmation_message="Send a ping event?")
     async def ping(self, request: Request) -> Response:
-        principal = require_principal(request)
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
-        try:
-            async with self.unit_of_work(request) as session:
-                for pk in pks:
-                    await service.ping(
-                        session, principal, await service.get_endpoint(session, int(pk))
-                    )
-        except AdminError as exc:
-            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
-        return redirect_with_notice(request, self.identity, pks, "Ping queued.")
+        async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
+            await service.ping(session, principal, await service.get_endpoint(session, pk))
+
+        return await self.bulk_action(request, per_row, lambda _: "Ping queued.")
 
 
 class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
@@ -129,12 +121,7 @@ class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
 
     @action(name="resend", label="Re-send", confirmation_message="Send the selected again?")
     async def resend(self, request: Request) -> Response:
-        principal = require_principal(request)
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
-        try:
-            async with self.unit_of_work(request) as session:
-                for pk in pks:
-                    await service.resend(session, principal, int(pk))
-        except AdminError as exc:
-            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
-        return redirect_with_notice(request, self.identity, pks, "Queued again.")
+        async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
+            await service.resend(session, principal, pk)
+
+        return await self.bulk_action(request, per_row, lambda _: "Queued again.")

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -22,6 +23,8 @@ from app.settings import Settings
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 # How long a request may wait for a connection (pool or network) before answering 503.
 CONNECT_TIMEOUT_SECONDS = 5
+# A pooled connection idle for longer than this is pinged before use (see _ping_if_idle).
+PING_AFTER_IDLE_SECONDS = 1.0
 
 
 def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
@@ -69,10 +72,39 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
     connection.exec_driver_sql("BEGIN")
 
 
+def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
+    record.info["idle_since"] = time.monotonic()
+
+
+def _ping_if_idle(engine: AsyncEngine) -> Callable[[Any, Any, Any], None]:
+    """A pool checkout hook: ping a connection that sat idle, trust one in steady use.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout — on asyncpg that is BEGIN, `;`,
+    ROLLBACK: three round trips per request, more than the request's own queries. A
+    connection handed back moments ago is alive as far as anyone can know; one that sat
+    idle may have been cut (restart, failover, proxy timeout) and is pinged first. A
+    connection that dies while in steady use fails its request (503), and the disconnect
+    invalidates the whole pool, so the next requests get fresh connections.
+    """
+    dialect = engine.sync_engine.dialect
+
+    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as error:
+            # The pool discards this connection and checks out (or opens) another.
+            raise exc.DisconnectionError(str(error)) from error
+
+    return checkout
+
+
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
-    """The async engine for DATABASE_URL, with pre-ping, pool sizes of §2 and short timeouts."""
+    """The async engine for DATABASE_URL: pool sizes of §2, short timeouts, idle pings."""
     url, connect_args = normalize_database_url(settings.database_url)
-    options: dict[str, Any] = {"pool_pre_ping": True, "connect_args": connect_args}
+    options: dict[str, Any] = {"connect_args": connect_args}
     if url.get_backend_name() == "postgresql" and "poolclass" not in overrides:
         options |= {
             "pool_size": settings.db_pool_size,
@@ -82,6 +114,8 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         }
     options |= overrides
     engine = create_async_engine(url, **options)
+    event.listen(engine.sync_engine.pool, "checkin", _stamp_checkin)
+    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle(engine))
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
@@ -90,19 +124,29 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
 
 @dataclass
 class Database:
-    """The engine and the two sessionmakers an application instance owns."""
+    """The engine and the sessionmakers an application instance owns."""
 
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     admin_sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions without BEGIN/COMMIT (PostgreSQL autocommit) for requests that only read
+    # and need no snapshot across statements; None: they use `sessionmaker`.
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine) -> Database:
         # sqladmin reconfigures the sessionmaker it is given, so it gets its own.
+        reads = None
+        if engine.dialect.name == "postgresql":
+            # Shares the engine's pool; the isolation level is reset when a connection
+            # goes back to it. (SQLite keeps real transactions: see _begin_sqlite_transaction.)
+            autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+            reads = async_sessionmaker(autocommit, expire_on_commit=False)
         return cls(
             engine=engine,
             sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             admin_sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+            read_sessionmaker=reads,
         )
 
     @classmethod

@@ -70,10 +70,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
+    # The API first: routes are tried in order, and it is where the traffic goes.
+    app.include_router(api_v1_router, prefix="/api/v1")
     app.include_router(health.router)
     app.include_router(docs_router)
     app.include_router(metrics_router)
-    app.include_router(api_v1_router, prefix="/api/v1")
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     mount_admin(app, database, settings, app.state.rate_limiter, session_cookie_name(settings))
 

@@ -10,6 +10,7 @@ middleware returns the leftmost when every host is trusted, so it is not used).
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import _TrustedHosts
@@ -36,6 +37,9 @@ class TrustedProxyMiddleware:
     def __init__(self, app: ASGIApp, trusted_hosts: str) -> None:
         self.app = app
         self.trusted = _TrustedHosts(trusted_hosts)
+        # uvicorn's membership test parses the address and walks the networks on every
+        # call (~tens of µs); the peers of a deployment are a handful of proxy addresses.
+        self.is_trusted = lru_cache(maxsize=1024)(self.trusted.__contains__)
 
     def client_from(self, forwarded_for: str) -> str | None:
         entries = [entry.strip() for entry in forwarded_for.split(",") if entry.strip()]
@@ -45,7 +49,7 @@ class TrustedProxyMiddleware:
             candidate = entries[-1]
             return candidate if _valid_ip(candidate) else None
         for entry in reversed(entries):
-            if entry not in self.trusted:
+            if not self.is_trusted(entry):
                 return entry if _valid_ip(entry) else None
         # Every hop was a trusted proxy: the leftmost one is the closest we know.
         return entries[0] if _valid_ip(entries[0]) else None
@@ -53,7 +57,7 @@ class TrustedProxyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             peer = scope.get("client")
-            if peer and (self.trusted.always_trust or peer[0] in self.trusted):
+            if peer and (self.trusted.always_trust or self.is_trusted(peer[0])):
                 forwarded_for = _header(scope, b"x-forwarded-for")
                 if forwarded_for:
                     client = self.client_from(forwarded_for)

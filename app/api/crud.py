@@ -13,7 +13,7 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.conditional import check_if_match
-from app.api.deps import RowId, SessionDep, require
+from app.api.deps import RowId, SessionDep, reads_only, require
 from app.api.pages import Page, page_response, patch_values, row_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
@@ -53,6 +53,7 @@ def crud_router(res: Resource) -> APIRouter:
         summary=f"List {res.name}",
         description=f"A keyset-paginated page of {res.name}. {res.spec.describe()}.",
     )
+    @reads_only
     async def list_rows(
         request: Request,
         session: SessionDep,

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.api_tokens import authenticate_personal_token
 from app.auth.oauth import user_for_access_token
-from app.auth.principal import Principal, RequestMeta, principal_for_user
+from app.auth.principal import AuthMethod, Principal, RequestMeta, principal_for
 from app.auth.tokens import looks_like_personal_token
 from app.db import Database, unit_of_work
 from app.errors import NotAuthenticated, PermissionDenied, RateLimited
@@ -47,11 +47,35 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
+
+
+def reads_only(endpoint: EndpointT) -> EndpointT:
+    """Mark a GET endpoint whose answer is one statement's snapshot (a flat list page).
+
+    Its session runs without a transaction on PostgreSQL (no BEGIN/COMMIT round trips);
+    authentication's once-a-minute `last_used_at` stamp is a single UPDATE, committed on
+    its own. Reads that combine several statements into one answer (an order with its
+    items) stay unmarked and keep a transaction, so they are never skewed.
+    """
+    endpoint.reads_only = True  # type: ignore[attr-defined]
+    return endpoint
+
+
+def _sessionmaker_for(request: Request) -> async_sessionmaker[AsyncSession]:
+    database = get_database(request)
+    route = request.scope.get("route")
+    endpoint = getattr(route, "endpoint", None)
+    if database.read_sessionmaker is not None and getattr(endpoint, "reads_only", False):
+        return database.read_sessionmaker
+    return database.sessionmaker
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: commits when the handler returns, rolls back on error."""
     # A context manager throws the handler's exception into unit_of_work, which rolls back
     # at once; `async for` would not, leaving the rollback to the garbage collector's task.
-    async with asynccontextmanager(unit_of_work)(get_database(request).sessionmaker) as session:
+    async with asynccontextmanager(unit_of_work)(_sessionmaker_for(request)) as session:
         yield session
 
 
@@ -95,22 +119,24 @@ async def get_principal(
     if scheme.lower() != "bearer" or not credentials or len(credentials) > 4096:
         raise NotAuthenticated()
     if looks_like_personal_token(credentials):
-        token = await authenticate_personal_token(session, credentials, meta.ip)
-        if token is None:
-            raise NotAuthenticated()
-        principal = principal_for_user(
-            token.user,
-            channel="api",
-            auth_method="personal_token",
-            meta=meta,
-            token_id=token.id,
-            scopes=token.scopes,
-        )
+        identity = await authenticate_personal_token(session, credentials, meta.ip)
+        auth_method: AuthMethod = "personal_token"
     else:
-        user = await user_for_access_token(session, credentials, settings)
-        if user is None:
-            raise NotAuthenticated()
-        principal = principal_for_user(user, channel="api", auth_method="access_token", meta=meta)
+        identity = await user_for_access_token(session, credentials, settings)
+        auth_method = "access_token"
+    if identity is None:
+        raise NotAuthenticated()
+    principal = principal_for(
+        user_id=identity.user_id,
+        email=identity.email,
+        is_active=identity.is_active,
+        role_permissions=identity.role_permissions,
+        channel="api",
+        auth_method=auth_method,
+        meta=meta,
+        token_id=identity.token_id,
+        scopes=identity.scopes,
+    )
     request.state.user_id = principal.user_id
     result = await limiter.hit(settings.rate_limit_api, "api", principal.key)
     # Read by RateLimitHeadersMiddleware, which stamps every response of this request.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -11,10 +10,18 @@ from fastapi import Request, Response
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import TypedDict
 
 from app.api.conditional import etag_for, is_not_modified
 from app.errors import ValidationFailed
-from app.listing import CursorCodec, ListQuery, ListSpec, fetch_page, parse_list_query
+from app.listing import (
+    CursorCodec,
+    ListQuery,
+    ListSpec,
+    columns_select,
+    fetch_page,
+    parse_list_query,
+)
 
 ReadT = TypeVar("ReadT", bound=BaseModel)
 
@@ -43,28 +50,53 @@ async def page_response(
     schema: type[ReadT],
     base: Select[Any] | None = None,
 ) -> Response:
-    """Run the list query and answer `{"items", "next_cursor"[, "total"]}` as JSON."""
+    """Run the list query and answer `{"items", "next_cursor"[, "total"]}` as JSON.
+
+    Without `base` (a flat resource whose read schema is its columns), the page is read
+    as Core rows and serialized straight from them: no ORM instances, no per-row
+    validation. A `base` with loader options (orders and their items) reads instances.
+    """
     query = list_query(request, spec)
-    page = await fetch_page(session, spec, query, cursor_codec(request), base)
-    return page_json(page.items, schema, page.next_cursor, page.total)
+    if base is None:
+        page = await fetch_page(
+            session, spec, query, cursor_codec(request), _columns(spec, schema), rows=True
+        )
+        names = tuple(schema.model_fields)  # the selected columns, in this order
+        items = _row_list_adapter(schema).dump_json(
+            [dict(zip(names, row, strict=True)) for row in page.items]
+        )
+    else:
+        page = await fetch_page(session, spec, query, cursor_codec(request), base)
+        adapter = _list_adapter(schema)
+        items = adapter.dump_json([schema.model_validate(row) for row in page.items])
+    tail: dict[str, Any] = {"next_cursor": page.next_cursor}
+    if page.total is not None:
+        tail["total"] = page.total
+    body = b'{"items":' + items + b"," + orjson.dumps(tail)[1:]
+    return Response(content=body, media_type="application/json")
 
 
+# Built once per schema, not once per request: each compiles a serializer.
 @lru_cache(maxsize=64)
 def _list_adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
-    # Building a TypeAdapter compiles a serializer: once per schema, not once per request.
     return TypeAdapter(list[schema])  # type: ignore[valid-type]
 
 
-def page_json(
-    rows: Sequence[Any], schema: type[ReadT], next_cursor: str | None, total: int | None
-) -> Response:
-    adapter = _list_adapter(schema)
-    items = adapter.dump_json([schema.model_validate(row) for row in rows])
-    tail: dict[str, Any] = {"next_cursor": next_cursor}
-    if total is not None:
-        tail["total"] = total
-    body = b'{"items":' + items + b"," + orjson.dumps(tail)[1:]
-    return Response(content=body, media_type="application/json")
+@lru_cache(maxsize=64)
+def _row_list_adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
+    """A serializer for dicts shaped like `schema`: the same fields, types and serializers.
+
+    pydantic-core writes the JSON from the row dicts directly (a TypedDict is serialized
+    without being validated), which is what makes the Core list path cheap.
+    """
+    fields = {name: info.rebuild_annotation() for name, info in schema.model_fields.items()}
+    row_type = TypedDict(f"{schema.__name__}Row", fields)  # type: ignore[misc]
+    return TypeAdapter(list[row_type])
+
+
+@lru_cache(maxsize=64)
+def _columns(spec: ListSpec, schema: type[BaseModel]) -> Select[Any]:
+    return columns_select(spec, list(schema.model_fields))
 
 
 def row_response(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth import repository
 from app.auth.principal import Principal
+from app.auth.repository import Identity
 from app.auth.tokens import digest, mint_personal_token
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiToken, User
@@ -118,27 +119,26 @@ async def revoke_token(session: AsyncSession, principal: Principal, token_id: in
     return token
 
 
-def token_is_usable(token: ApiToken, now: datetime) -> bool:
+def token_is_usable(token: Identity, now: datetime) -> bool:
     return (
         token.revoked_at is None
         and (token.expires_at is None or token.expires_at > now)
-        and token.user.is_active
+        and token.is_active
     )
 
 
 async def authenticate_personal_token(
     session: AsyncSession, plaintext: str, ip: str | None
-) -> ApiToken | None:
-    """The usable token behind `plaintext` (owner and roles loaded), or None.
+) -> Identity | None:
+    """The owner (with roles' permissions) of the usable token behind `plaintext`, or None.
 
     `last_used_at` is written at most once a minute per token, so a busy script does
     not turn every read into a write.
     """
-    token = await repository.get_api_token_by_hash(session, digest(plaintext))
+    token = await repository.identity_for_token_hash(session, digest(plaintext))
     now = utcnow()
-    if token is None or not token_is_usable(token, now):
+    if token is None or token.token_id is None or not token_is_usable(token, now):
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        token.last_used_at = now
-        token.last_used_ip = ip
+        await repository.stamp_token_use(session, token.token_id, now, ip)
     return token

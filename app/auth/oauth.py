@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth import repository
 from app.auth.principal import Principal
+from app.auth.repository import Identity
 from app.auth.tokens import (
     decode_access_token,
     digest,
@@ -110,12 +111,12 @@ async def logout(session: AsyncSession, anonymous: Principal, presented: str) ->
 
 async def user_for_access_token(
     session: AsyncSession, token: str, settings: Settings
-) -> User | None:
+) -> Identity | None:
     """The active user whose valid access token this is, if its stamp is still current."""
     claims = decode_access_token(token, settings.secret_key)
     if claims is None:
         return None
-    user = await repository.get_user_with_roles(session, claims.user_id)
+    user = await repository.identity_for_user(session, claims.user_id)
     if user is None or not user.is_active or user.security_stamp != claims.stamp:
         return None
     return user

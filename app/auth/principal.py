@@ -35,6 +35,8 @@ class Principal:
     permissions: frozenset[str] = field(default_factory=frozenset)
     token_id: int | None = None
     meta: RequestMeta = field(default_factory=RequestMeta)
+    # A personal token's scopes as granted (empty: all of its owner's permissions).
+    scopes: tuple[str, ...] = ()
 
     @classmethod
     def system(cls, meta: RequestMeta | None = None) -> Principal:
@@ -66,21 +68,47 @@ def principal_for_user(
     token_id: int | None = None,
     scopes: Iterable[str] = (),
 ) -> Principal:
-    """The Principal of an authenticated user: roles' permissions, narrowed by token scopes.
+    """The Principal of an authenticated user: roles' permissions, narrowed by token scopes."""
+    return principal_for(
+        user_id=user.id,
+        email=user.email,
+        is_active=user.is_active,
+        role_permissions=[role.permissions for role in user.roles],
+        channel=channel,
+        auth_method=auth_method,
+        meta=meta,
+        token_id=token_id,
+        scopes=scopes,
+    )
+
+
+def principal_for(
+    *,
+    user_id: int,
+    email: str,
+    is_active: bool,
+    role_permissions: Iterable[Iterable[str]],
+    channel: Channel,
+    auth_method: AuthMethod,
+    meta: RequestMeta | None = None,
+    token_id: int | None = None,
+    scopes: Iterable[str] = (),
+) -> Principal:
+    """The one place effective permissions are worked out, from a user's roles and scopes.
 
     An inactive user has no permissions at all (callers refuse them before this anyway).
     """
+    scopes = tuple(scopes)
     permissions = (
-        narrow_to_scopes(permissions_of(role.permissions for role in user.roles), scopes)
-        if user.is_active
-        else frozenset()
+        narrow_to_scopes(permissions_of(role_permissions), scopes) if is_active else frozenset()
     )
     return Principal(
-        user_id=user.id,
-        email=user.email,
+        user_id=user_id,
+        email=email,
         channel=channel,
         auth_method=auth_method,
         permissions=permissions,
         token_id=token_id,
         meta=meta or RequestMeta(),
+        scopes=scopes,
     )

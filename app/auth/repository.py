@@ -2,13 +2,111 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import FromClause, Select, Table, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from app.models import ApiToken, RefreshToken, StaffSession, User
+from app.models import ApiToken, RefreshToken, Role, StaffSession, User, user_roles
+
+# Plain tables, not ORM entities: the per-request credential lookup is a Core query whose
+# rows are tuples, with no identity map, instances or loader strategies to build.
+_users: Table = User.__table__  # type: ignore[assignment]
+_roles: Table = Role.__table__  # type: ignore[assignment]
+_tokens: Table = ApiToken.__table__  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A user as a bearer credential resolved to them, with their roles' permissions.
+
+    The token fields are set when the credential is a personal token.
+    """
+
+    user_id: int
+    email: str
+    is_active: bool
+    security_stamp: str
+    role_permissions: tuple[tuple[str, ...], ...]
+    token_id: int | None = None
+    scopes: tuple[str, ...] = ()
+    expires_at: datetime | None = None
+    revoked_at: datetime | None = None
+    last_used_at: datetime | None = None
+
+
+def _identity_select(source: FromClause, *extra: Any) -> Select[Any]:
+    """The user's columns and one row per role (none when the user has no role)."""
+    return (
+        select(
+            _users.c.id,
+            _users.c.email,
+            _users.c.is_active,
+            _users.c.security_stamp,
+            _roles.c.permissions,
+            *extra,
+        )
+        .select_from(source)
+        .outerjoin(user_roles, user_roles.c.user_id == _users.c.id)
+        .outerjoin(_roles, _roles.c.id == user_roles.c.role_id)
+    )
+
+
+def _identity(rows: list[Any], **token_fields: Any) -> Identity:
+    first = rows[0]
+    permissions = tuple(tuple(row.permissions) for row in rows if row.permissions is not None)
+    return Identity(
+        user_id=first.id,
+        email=first.email,
+        is_active=first.is_active,
+        security_stamp=first.security_stamp,
+        role_permissions=permissions,
+        **token_fields,
+    )
+
+
+_TOKEN_IDENTITY = _identity_select(
+    _tokens.join(_users, _users.c.id == _tokens.c.user_id),
+    _tokens.c.id.label("token_id"),
+    _tokens.c.scopes,
+    _tokens.c.expires_at,
+    _tokens.c.revoked_at,
+    _tokens.c.last_used_at,
+)
+
+
+async def identity_for_token_hash(session: AsyncSession, token_hash: str) -> Identity | None:
+    """One statement: the personal token with this digest, its owner and their roles."""
+    statement = _TOKEN_IDENTITY.where(_tokens.c.token_hash == token_hash)
+    rows = list(await session.execute(statement))
+    if not rows:
+        return None
+    first = rows[0]
+    return _identity(
+        rows,
+        token_id=first.token_id,
+        scopes=tuple(first.scopes or ()),
+        expires_at=first.expires_at,
+        revoked_at=first.revoked_at,
+        last_used_at=first.last_used_at,
+    )
+
+
+async def identity_for_user(session: AsyncSession, user_id: int) -> Identity | None:
+    """One statement: the user and their roles' permissions."""
+    rows = list(await session.execute(_identity_select(_users).where(_users.c.id == user_id)))
+    return _identity(rows) if rows else None
+
+
+async def stamp_token_use(
+    session: AsyncSession, token_id: int, now: datetime, ip: str | None
+) -> None:
+    """Record when and from where a personal token was last used."""
+    statement = update(_tokens).where(_tokens.c.id == token_id)
+    await session.execute(statement.values(last_used_at=now, last_used_ip=ip))
 
 
 async def get_user_with_roles(session: AsyncSession, user_id: int) -> User | None:

@@ -38,6 +38,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise ValueError("naive datetime given where a timezone-aware one is required")
         return value.astimezone(UTC)
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        # asyncpg already returns aware UTC datetimes for timestamptz: nothing to do per
+        # value (lists read thousands of them), so no processor at all on PostgreSQL.
+        if dialect.name == "postgresql":
+            return None
+        return super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None

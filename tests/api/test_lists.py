@@ -351,7 +351,7 @@ async def test_signed_cursor_with_a_nonsense_position_is_400(
 ) -> None:
     # Only the server can sign a cursor; this is what a leaked key or a bug would produce.
     _, admin = await token_caller(session)
-    cursor = CursorCodec(TEST_SECRET_KEY).serializer.dumps(payload)
+    cursor = CursorCodec(TEST_SECRET_KEY).sign(payload)
 
     response = await client.get(
         "/api/v1/customers", params={"sort": sort, "cursor": cursor}, headers=admin

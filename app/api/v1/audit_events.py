@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
-from app.api.deps import SessionDep, require
+from app.api.deps import SessionDep, reads_only, require
 from app.api.pages import Page, page_response
 from app.api.responses import ProblemRoute, problems
 from app.audit_log.schemas import AuditEventRead
@@ -22,6 +22,7 @@ router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=ProblemRo
     responses=problems(400, 403, 422),
     description=f"Newest first by default. {LIST_SPEC.describe()}.",
 )
+@reads_only
 async def list_audit_events(
     request: Request,
     session: SessionDep,

@@ -27,11 +27,6 @@ async def _current_user(session: SessionDep, principal: PrincipalDep) -> User:
 async def read_me(session: SessionDep, principal: PrincipalDep) -> MeRead:
     """The caller's user, roles, effective permissions and how they authenticated."""
     user = await _current_user(session, principal)
-    token = (
-        await repository.get_api_token(session, principal.token_id)
-        if principal.token_id is not None
-        else None
-    )
     return MeRead(
         id=user.id,
         email=user.email,
@@ -40,7 +35,7 @@ async def read_me(session: SessionDep, principal: PrincipalDep) -> MeRead:
         permissions=sorted(principal.permissions),
         auth_method=principal.auth_method,
         token_id=principal.token_id,
-        scopes=token.scopes if token else None,
+        scopes=list(principal.scopes) if principal.token_id is not None else None,
     )
 
 

@@ -11,21 +11,24 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
+    Integer,
     Select,
+    String,
     Table,
     TypeDecorator,
     and_,
+    bindparam,
     func,
-    literal,
     or_,
     select,
     tuple_,
@@ -89,11 +92,29 @@ class ListQuery:
     q: str | None = None
     include_total: bool = False
     after: tuple[Any, int] | None = None
-    conditions: list[Any] = field(default_factory=list)
+    # (field, "eq" | "gte" | "lte", value), in query-string order.
+    filters: tuple[tuple[str, str, Any], ...] = ()
 
     @property
     def sort_key(self) -> str:
         return f"-{self.sort}" if self.descending else self.sort
+
+    @property
+    def shape(self) -> tuple[Any, ...]:
+        """Everything that changes the SQL text; the values travel as bound parameters."""
+        filters = tuple((name, op) for name, op, _ in self.filters)
+        return (self.sort, self.descending, self.q is not None, self.after is not None, filters)
+
+    def params(self) -> dict[str, Any]:
+        """The bound values of `list_statement` (and of its count)."""
+        values: dict[str, Any] = {f"f{i}": value for i, (_, _, value) in enumerate(self.filters)}
+        if self.q is not None:
+            values["q"] = f"%{_escape_like(self.q)}%"
+        if self.after is not None:
+            values["after_id"] = self.after[1]
+            if self.sort != "id":
+                values["after_value"] = self.after[0]
+        return values
 
 
 @dataclass(frozen=True)
@@ -114,6 +135,13 @@ def _column_type(spec: ListSpec, name: str) -> Any:
     column_type = spec.column(name).type
     # A TypeDecorator (UTCDateTime) answers python_type with `object`; its impl knows.
     return column_type.impl_instance if isinstance(column_type, TypeDecorator) else column_type
+
+
+def filter_params(spec: ListSpec) -> list[tuple[str, type]]:
+    """Every filter parameter the list accepts, with the Python type of its value."""
+    params = [(name, name) for name in spec.exact]
+    params += [(f"{name}{suffix}", name) for name in spec.ranges for suffix in ("_gte", "_lte")]
+    return [(param, _column_type(spec, name).python_type) for param, name in params]
 
 
 def parse_value(spec: ListSpec, name: str, raw: str, param: str) -> Any:
@@ -217,7 +245,10 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
         raise _bad("q", "at most 200 characters")
     if q is not None and "\x00" in q:
         raise _bad("q", "contains a NUL character")
-    include_total = (params.get("include_total") or "false").lower() in {"true", "1"}
+    raw_total = (params.get("include_total") or "false").strip().lower()
+    if raw_total not in {"true", "false", "1", "0"}:
+        raise _bad("include_total", "expected true or false")
+    include_total = raw_total in {"true", "1"}
     after = None
     if params.get("cursor"):
         value, last_id = codec.decode(params["cursor"], sort_key)
@@ -226,7 +257,7 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
         except ValidationFailed:
             raise BadRequest("The cursor is not valid; start again without it.") from None
         after = (position, last_id)
-    conditions = []
+    filters = []
     for param, raw in params.items():
         if param in RESERVED_PARAMS:
             continue
@@ -236,12 +267,8 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
                 name, op = param.removesuffix(suffix), suffix[1:]
         if op == "eq" and name not in spec.exact:
             raise _bad(param, "unknown parameter", "unknown_parameter")
-        column = spec.column(name)
-        value = parse_value(spec, name, raw, param)
-        conditions.append(
-            column == value if op == "eq" else column >= value if op == "gte" else column <= value
-        )
-    return ListQuery(limit, sort, descending, q, include_total, after, conditions)
+        filters.append((name, op, parse_value(spec, name, raw, param)))
+    return ListQuery(limit, sort, descending, q, include_total, after, tuple(filters))
 
 
 def _escape_like(text: str) -> str:
@@ -249,11 +276,22 @@ def _escape_like(text: str) -> str:
 
 
 def filtered(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> Select[Any]:
-    """`statement` with the filters and `q` applied (no order, no keyset, no limit)."""
-    if query.conditions:
-        statement = statement.where(and_(*query.conditions))
-    if query.q and spec.searchable:
-        pattern = f"%{_escape_like(query.q)}%"
+    """`statement` with the filters and `q` applied (no order, no keyset, no limit).
+
+    Values are bound parameters (`query.params()`), so one statement object serves
+    every request of the same shape and SQLAlchemy's cache key is computed once.
+    """
+    conditions = []
+    for i, (name, op, _) in enumerate(query.filters):
+        column = spec.column(name)
+        value = bindparam(f"f{i}", type_=column.type)
+        conditions.append(
+            column == value if op == "eq" else column >= value if op == "gte" else column <= value
+        )
+    if conditions:
+        statement = statement.where(and_(*conditions))
+    if query.q is not None and spec.searchable:
+        pattern = bindparam("q", type_=String())
         statement = statement.where(
             or_(*(spec.column(name).ilike(pattern, escape="\\") for name in spec.searchable))
         )
@@ -266,7 +304,7 @@ def list_statement(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> 
     sort_column = spec.column(query.sort)
     id_column = spec.column("id")
     if query.after is not None:
-        value, last_id = query.after
+        last_id = bindparam("after_id", type_=id_column.type)
         if query.sort == "id":
             statement = statement.where(
                 id_column < last_id if query.descending else id_column > last_id
@@ -274,13 +312,42 @@ def list_statement(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> 
         else:
             position = tuple_(sort_column, id_column)
             # Typed like the columns, so e.g. a timestamp is bound as the column stores it.
-            bound = tuple_(literal(value, sort_column.type), literal(last_id, id_column.type))
+            bound = tuple_(bindparam("after_value", type_=sort_column.type), last_id)
             statement = statement.where(position < bound if query.descending else position > bound)
     if query.sort == "id":
         return statement.order_by(id_column.desc() if query.descending else id_column.asc())
     if query.descending:
         return statement.order_by(sort_column.desc(), id_column.desc())
     return statement.order_by(sort_column.asc(), id_column.asc())
+
+
+@lru_cache(maxsize=512)
+def _page_statement(spec: ListSpec, shape: tuple[Any, ...], base: Select[Any]) -> Select[Any]:
+    # Keyed by the query's shape and the (long-lived) base statement object.
+    query = _query_of_shape(shape)
+    return list_statement(spec, query, base).limit(bindparam("page_limit", type_=Integer()))
+
+
+@lru_cache(maxsize=512)
+def _count_statement(spec: ListSpec, shape: tuple[Any, ...]) -> Select[Any]:
+    return filtered(spec, _query_of_shape(shape), select(func.count()).select_from(spec.table))
+
+
+def _query_of_shape(shape: tuple[Any, ...]) -> ListQuery:
+    """A ListQuery with `shape` and placeholder values (statements only read the shape)."""
+    sort, descending, has_q, has_after, filters = shape
+    return ListQuery(
+        sort=sort,
+        descending=descending,
+        q="" if has_q else None,
+        after=(None, 0) if has_after else None,
+        filters=tuple((name, op, None) for name, op in filters),
+    )
+
+
+@lru_cache(maxsize=64)
+def _entity_select(spec: ListSpec) -> Select[Any]:
+    return select(spec.model)
 
 
 def columns_select(spec: ListSpec, names: Sequence[str]) -> Select[Any]:
@@ -296,16 +363,23 @@ async def fetch_page(
     base: Select[Any] | None = None,
     *,
     rows: bool = False,
+    cacheable: bool = False,
 ) -> Page:
     """One page (limit + 1 rows fetched to know whether there is a next one).
 
     Items are ORM instances: of the spec's model without `base`, or of the entity `base`
     selects (an order with its items). With `rows=True`, `base` selects columns
-    (`columns_select`) and items are Core rows.
+    (`columns_select`) and items are Core rows. `cacheable`: `base` is a long-lived
+    object (built once), so the finished statement can be kept for its query shape.
     """
-    base = base if base is not None else select(spec.model)
-    statement = list_statement(spec, query, base).limit(query.limit + 1)
-    result = await session.execute(statement)
+    params = query.params()
+    if base is None:
+        statement = _page_statement(spec, query.shape, _entity_select(spec))
+    elif cacheable:
+        statement = _page_statement(spec, query.shape, base)
+    else:
+        statement = list_statement(spec, query, base).limit(bindparam("page_limit"))
+    result = await session.execute(statement, params | {"page_limit": query.limit + 1})
     items: list[Any] = list(result if rows else result.unique().scalars())
     next_cursor = None
     if len(items) > query.limit:
@@ -314,6 +388,6 @@ async def fetch_page(
         next_cursor = codec.encode(query.sort_key, getattr(last, query.sort), last.id)
     total = None
     if query.include_total:
-        count = filtered(spec, query, select(func.count()).select_from(spec.table))
-        total = int((await session.execute(count)).scalar_one())
+        count = _count_statement(spec, query.shape)
+        total = int((await session.execute(count, params)).scalar_one())
     return Page(items=items, next_cursor=next_cursor, total=total)

@@ -8,13 +8,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.conditional import check_if_match
 from app.api.deps import RowId, SessionDep, reads_only, require
-from app.api.pages import Page, page_response, patch_values, row_response
+from app.api.pages import Page, list_openapi, page_response, patch_values, row_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.listing import ListSpec
@@ -52,17 +52,13 @@ def crud_router(res: Resource) -> APIRouter:
         responses=problems(400, 403, 422),
         summary=f"List {res.name}",
         description=f"A keyset-paginated page of {res.name}. {res.spec.describe()}.",
+        openapi_extra=list_openapi(res.spec),
     )
     @reads_only
     async def list_rows(
         request: Request,
         session: SessionDep,
         _: reader,
-        limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
-        cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
-        sort: Annotated[str | None, Query(description="a sortable field; `-` descends")] = None,
-        q: Annotated[str | None, Query(description="text search")] = None,
-        include_total: Annotated[bool, Query(description="add the filtered count")] = False,
     ) -> Response:
         return await page_response(request, session, res.spec, read_schema)
 

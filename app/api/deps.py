@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Path, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.api_tokens import authenticate_personal_token
@@ -19,11 +18,6 @@ from app.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.permissions import can
 from app.ratelimit import RateLimiter
 from app.settings import Settings
-
-# Declared for OpenAPI only (the /docs Authorize button): both schemes read the same
-# `Authorization: Bearer …` header, and session cookies are never looked at on /api.
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
-bearer_scheme = HTTPBearer(auto_error=False, description="A personal API token (bo_…)")
 
 
 def get_database(request: Request) -> Database:
@@ -104,16 +98,15 @@ MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
-async def get_principal(
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    limiter: RateLimiterDep,
-    meta: RequestMetaDep,
-    _oauth: Annotated[str | None, Depends(oauth2_scheme)],
-    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
-) -> Principal:
-    """Authenticate the bearer token (personal or access token) and count the rate limit."""
+async def get_principal(request: Request, session: SessionDep) -> Principal:
+    """Authenticate the bearer token (personal or access token) and count the rate limit.
+
+    Only `request` and the session are dependencies: each dependency FastAPI resolves
+    costs on every request, and settings, limiter and metadata are plain lookups.
+    """
+    settings: Settings = request.app.state.settings
+    limiter: RateLimiter = request.app.state.rate_limiter
+    meta = await request_meta(request)
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     credentials = credentials.strip()
     if scheme.lower() != "bearer" or not credentials or len(credentials) > 4096:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Generic, TypeVar
 
@@ -15,11 +17,14 @@ from typing_extensions import TypedDict
 from app.api.conditional import etag_for, is_not_modified
 from app.errors import ValidationFailed
 from app.listing import (
+    DEFAULT_LIMIT,
+    MAX_LIMIT,
     CursorCodec,
     ListQuery,
     ListSpec,
     columns_select,
     fetch_page,
+    filter_params,
     parse_list_query,
 )
 
@@ -32,6 +37,60 @@ class Page(BaseModel, Generic[ReadT]):
     items: list[ReadT]
     next_cursor: str | None
     total: int | None = None
+
+
+_JSON_TYPES: dict[type, dict[str, Any]] = {
+    int: {"type": "integer"},
+    bool: {"type": "boolean"},
+    Decimal: {"type": "string", "format": "decimal"},
+    datetime: {"type": "string", "format": "date-time"},
+}
+
+
+def list_openapi(spec: ListSpec) -> dict[str, Any]:
+    """The list parameters of SPEC §6 as OpenAPI (a route's `openapi_extra`).
+
+    Documentation only: `parse_list_query` reads and validates them (and refuses unknown
+    ones). Declaring them as FastAPI parameters would validate each twice per request.
+    """
+
+    def param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "name": name,
+            "in": "query",
+            "required": False,
+            "description": description,
+            "schema": schema,
+        }
+
+    sorts = [*spec.sortable, *(f"-{name}" for name in spec.sortable)]
+    params = [
+        param(
+            "limit",
+            f"1 to {MAX_LIMIT}, default {DEFAULT_LIMIT}",
+            {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+        ),
+        param("cursor", "`next_cursor` of the previous page", {"type": "string"}),
+        param("sort", "a field; `-` descends", {"type": "string", "enum": sorts}),
+    ]
+    if spec.searchable:
+        params.append(
+            param(
+                "q",
+                f"case-insensitive search in {', '.join(spec.searchable)}",
+                {"type": "string", "maxLength": 200},
+            )
+        )
+    params.append(param("include_total", "add the filtered count", {"type": "boolean"}))
+    for name, kind in filter_params(spec):
+        params.append(
+            param(
+                name,
+                "exact match" if name in spec.exact else "inclusive bound",
+                _JSON_TYPES.get(kind, {"type": "string"}),
+            )
+        )
+    return {"parameters": params}
 
 
 def cursor_codec(request: Request) -> CursorCodec:
@@ -59,7 +118,13 @@ async def page_response(
     query = list_query(request, spec)
     if base is None:
         page = await fetch_page(
-            session, spec, query, cursor_codec(request), _columns(spec, schema), rows=True
+            session,
+            spec,
+            query,
+            cursor_codec(request),
+            _columns(spec, schema),
+            rows=True,
+            cacheable=True,
         )
         names = tuple(schema.model_fields)  # the selected columns, in this order
         items = _row_list_adapter(schema).dump_json(

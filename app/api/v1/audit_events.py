@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.deps import SessionDep, reads_only, require
-from app.api.pages import Page, page_response
+from app.api.pages import Page, list_openapi, page_response
 from app.api.responses import ProblemRoute, problems
 from app.audit_log.schemas import AuditEventRead
 from app.audit_log.service import LIST_SPEC
@@ -21,17 +21,13 @@ router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=ProblemRo
     response_model=Page[AuditEventRead],
     responses=problems(400, 403, 422),
     description=f"Newest first by default. {LIST_SPEC.describe()}.",
+    openapi_extra=list_openapi(LIST_SPEC),
 )
 @reads_only
 async def list_audit_events(
     request: Request,
     session: SessionDep,
     _: Annotated[Principal, Depends(require("audit:read"))],
-    limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
-    sort: Annotated[str | None, Query(description="id or occurred_at; `-` descends")] = None,
-    q: Annotated[str | None, Query(description="searches action and actor email")] = None,
-    include_total: Annotated[bool, Query(description="add the filtered count")] = False,
 ) -> Response:
     """Audit events, filtered by actor, resource, action, channel and time range."""
     return await page_response(request, session, LIST_SPEC, AuditEventRead)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from sqlalchemy import select
 
 from app.api.conditional import check_if_match
 from app.api.deps import RowId, SessionDep, require
-from app.api.pages import Page, page_response, patch_values, row_response
+from app.api.pages import Page, list_openapi, page_response, patch_values, row_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.models import Order
@@ -34,16 +34,12 @@ Deleter = Annotated[Principal, Depends(require("orders:delete"))]
     response_model=Page[OrderRead],
     responses=problems(400, 403, 422),
     description=f"A keyset-paginated page of orders. {service.LIST_SPEC.describe()}.",
+    openapi_extra=list_openapi(service.LIST_SPEC),
 )
 async def list_orders(
     request: Request,
     session: SessionDep,
     _: Reader,
-    limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
-    sort: Annotated[str | None, Query(description="a sortable field; `-` descends")] = None,
-    q: Annotated[str | None, Query(description="text search")] = None,
-    include_total: Annotated[bool, Query(description="add the filtered count")] = False,
 ) -> Response:
     """List orders with their customer and items (three queries whatever the page size)."""
     base = repository.with_details(select(Order))

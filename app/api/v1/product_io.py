@@ -39,7 +39,7 @@ async def _csv_rows(database: Database, query: ListQuery) -> AsyncIterator[bytes
     )
     # Its own session: the request's unit of work has ended before streaming starts.
     async with database.sessionmaker() as session:
-        result = await session.stream(statement)
+        result = await session.stream(statement, query.params())
         async for partition in result.partitions():
             for sku, name, description, price, stock, reorder_level, is_active in partition:
                 writer.writerow(

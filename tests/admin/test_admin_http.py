@@ -642,3 +642,20 @@ async def test_an_unfiltered_list_of_a_big_table_is_not_counted_row_by_row(
     assert counted_unfiltered == []
     # A filtered list is counted, but never past the cap.
     assert counted_searched and all("limit" in s for s in counted_searched)
+
+
+async def test_a_searched_list_counts_its_matches_only_up_to_the_cap(
+    open_browser: OpenBrowser, session: AsyncSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, browser = await open_browser("viewer")
+    for _ in range(4):
+        await make_customer(session, company="Capped Count Ltd")
+    monkeypatch.setattr("app.admin.views.keyset.FILTERED_COUNT_LIMIT", 2)
+
+    capped = await browser.get("/admin/customer/list?search=Capped Count")
+    monkeypatch.setattr("app.admin.views.keyset.FILTERED_COUNT_LIMIT", 10)
+    exact = await browser.get("/admin/customer/list?search=Capped Count")
+
+    assert capped.status_code == exact.status_code == 200
+    assert re.search(r"4 shown of\s*<span[^>]*>2\+</span>", capped.text), capped.text[-3000:]
+    assert re.search(r"4 shown of\s*4\s*</p>", exact.text), exact.text[-3000:]

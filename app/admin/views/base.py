@@ -91,7 +91,9 @@ class KeysetListMixin:
             rows=rows,
             page_size=page_size,
             count=count,
-            count_is_estimate=approximate,
+            # Approximate: the planner's estimate when unfiltered, a capped count when not.
+            count_is_estimate=approximate and not filtered,
+            count_is_lower_bound=approximate and filtered,
             first_url=links["first"],
             previous_url=links["previous"],
             next_url=links["next"],

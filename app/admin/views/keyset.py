@@ -18,6 +18,10 @@ from starlette.datastructures import URL
 from app.listing import CursorCodec
 
 EXACT_COUNT_LIMIT = 10_000
+# A searched or filtered list counts its matches up to here and then says "1,000+". The
+# work of a capped count is about cap / selectivity rows whatever the table's size, so a
+# search page costs the same on 10,000 rows as on 1,000,000; a bigger cap grows with it.
+FILTERED_COUNT_LIMIT = 1_000
 CURSOR_PARAMS = ("after", "before", "last", "page")
 
 
@@ -29,6 +33,7 @@ class KeysetPage:
     page_size: int
     count: int
     count_is_estimate: bool
+    count_is_lower_bound: bool = False
     first_url: str | None = None
     previous_url: str | None = None
     next_url: str | None = None
@@ -90,7 +95,8 @@ def _seek(
 async def count_rows(
     session: AsyncSession, model: Any, filtered: Select[Any] | None
 ) -> tuple[int, bool]:
-    """(count, approximate): estimate for big unfiltered tables, capped count when filtered."""
+    """(count, approximate): the planner's estimate for a big unfiltered table; with a
+    filter, an exact count up to FILTERED_COUNT_LIMIT, else (the limit, True): "1,000+"."""
     if filtered is None:
         if session.bind is not None and session.bind.dialect.name == "postgresql":
             estimate = (
@@ -104,11 +110,12 @@ async def count_rows(
         return int(
             (await session.execute(select(func.count()).select_from(model))).scalar_one()
         ), False
-    capped = filtered.with_only_columns(model.id).order_by(None).limit(EXACT_COUNT_LIMIT + 1)
+    cap = FILTERED_COUNT_LIMIT
+    capped = filtered.with_only_columns(model.id).order_by(None).limit(cap + 1)
     found = int(
         (await session.execute(select(func.count()).select_from(capped.subquery()))).scalar_one()
     )
-    return min(found, EXACT_COUNT_LIMIT), found > EXACT_COUNT_LIMIT
+    return min(found, cap), found > cap
 
 
 async def keyset_page(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +23,10 @@ from app.settings import Settings
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 # How long a request may wait for a connection (pool or network) before answering 503.
 CONNECT_TIMEOUT_SECONDS = 5
-# A pooled connection idle for longer than this is pinged before use (see _ping_if_idle).
+# A pooled connection idle for longer than this is pinged before use, and every one is
+# for this long after a connection-level error (see _PingPolicy).
 PING_AFTER_IDLE_SECONDS = 1.0
+PING_AFTER_TROUBLE_SECONDS = 30.0
 
 
 def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
@@ -76,29 +78,38 @@ def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
     record.info["idle_since"] = time.monotonic()
 
 
-def _ping_if_idle(engine: AsyncEngine) -> Callable[[Any, Any, Any], None]:
-    """A pool checkout hook: ping a connection that sat idle, trust one in steady use.
+class _PingPolicy:
+    """When a pooled connection is pinged before use: after idling, or after trouble.
 
     SQLAlchemy's pool_pre_ping pings on every checkout — on asyncpg that is BEGIN, `;`,
     ROLLBACK: three round trips per request, more than the request's own queries. A
     connection handed back moments ago is alive as far as anyone can know; one that sat
-    idle may have been cut (restart, failover, proxy timeout) and is pinged first. A
-    connection that dies while in steady use fails its request (503), and the disconnect
-    invalidates the whole pool, so the next requests get fresh connections.
+    idle may have been cut (restart, failover, proxy timeout) and is pinged first. And for
+    a while after any connection-level error every checkout is pinged, so a connection
+    that died with the others during an outage is never handed to a request afterwards.
     """
-    dialect = engine.sync_engine.dialect
 
-    def checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.dialect = engine.sync_engine.dialect
+        self.suspect_until = 0.0
+
+    def on_error(self, context: Any) -> None:
+        if context.is_disconnect or isinstance(
+            context.sqlalchemy_exception, exc.OperationalError | exc.InterfaceError
+        ):
+            self.suspect_until = time.monotonic() + PING_AFTER_TROUBLE_SECONDS
+
+    def on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        now = time.monotonic()
         idle_since = record.info.get("idle_since")
-        if idle_since is None or time.monotonic() - idle_since < PING_AFTER_IDLE_SECONDS:
+        idle = idle_since is not None and now - idle_since >= PING_AFTER_IDLE_SECONDS
+        if not idle and now >= self.suspect_until:
             return
         try:
-            dialect.do_ping(dbapi_connection)
+            self.dialect.do_ping(dbapi_connection)
         except Exception as error:
             # The pool discards this connection and checks out (or opens) another.
             raise exc.DisconnectionError(str(error)) from error
-
-    return checkout
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -121,8 +132,10 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
         }
     options |= overrides
     engine = create_async_engine(url, **options)
+    pings = _PingPolicy(engine)
     event.listen(engine.sync_engine.pool, "checkin", _stamp_checkin)
-    event.listen(engine.sync_engine.pool, "checkout", _ping_if_idle(engine))
+    event.listen(engine.sync_engine.pool, "checkout", pings.on_checkout)
+    event.listen(engine.sync_engine, "handle_error", pings.on_error)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _enable_sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)

@@ -32,6 +32,7 @@ from app.middleware import (
 from app.proxy import TrustedProxyMiddleware
 from app.ratelimit import RateLimiter
 from app.settings import Settings, get_settings
+from app.url_names import remember_url_routes
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "bo_session"
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(metrics_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     mount_admin(app, database, settings, app.state.rate_limiter, session_cookie_name(settings))
+    remember_url_routes(app.router)
 
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.

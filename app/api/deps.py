@@ -56,20 +56,26 @@ def reads_only(endpoint: EndpointT) -> EndpointT:
     return endpoint
 
 
-def _sessionmaker_for(request: Request) -> async_sessionmaker[AsyncSession]:
-    database = get_database(request)
-    route = request.scope.get("route")
-    endpoint = getattr(route, "endpoint", None)
-    if database.read_sessionmaker is not None and getattr(endpoint, "reads_only", False):
-        return database.read_sessionmaker
-    return database.sessionmaker
+def _read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
+    """The autocommit sessionmaker when the matched endpoint is `reads_only`, else None."""
+    reads = get_database(request).read_sessionmaker
+    endpoint = getattr(request.scope.get("route"), "endpoint", None)
+    return reads if reads is not None and getattr(endpoint, "reads_only", False) else None
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: commits when the handler returns, rolls back on error."""
+    reads = _read_sessionmaker(request)
+    if reads is not None:
+        # Autocommit: every statement has committed as it ran; nothing to commit at the end.
+        async with reads() as session:
+            yield session
+            if session.new or session.dirty or session.deleted:
+                raise RuntimeError("a reads_only endpoint changed ORM objects")
+        return
     # A context manager throws the handler's exception into unit_of_work, which rolls back
     # at once; `async for` would not, leaving the rollback to the garbage collector's task.
-    async with asynccontextmanager(unit_of_work)(_sessionmaker_for(request)) as session:
+    async with asynccontextmanager(unit_of_work)(get_database(request).sessionmaker) as session:
         yield session
 
 

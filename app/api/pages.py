@@ -73,13 +73,12 @@ def list_openapi(spec: ListSpec) -> dict[str, Any]:
         param("cursor", "`next_cursor` of the previous page", {"type": "string"}),
         param("sort", "a field; `-` descends", {"type": "string", "enum": sorts}),
     ]
-    if spec.searchable:
+    if spec.searchable or spec.prefix_searchable:
+        where = ", ".join(spec.searchable)
+        if spec.prefix_searchable:
+            where += f"{' and ' if where else ''}the start of {', '.join(spec.prefix_searchable)}"
         params.append(
-            param(
-                "q",
-                f"case-insensitive search in {', '.join(spec.searchable)}",
-                {"type": "string", "maxLength": 200},
-            )
+            param("q", f"case-insensitive search in {where}", {"type": "string", "maxLength": 200})
         )
     params.append(param("include_total", "add the filtered count", {"type": "boolean"}))
     for name, kind in filter_params(spec):

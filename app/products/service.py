@@ -21,7 +21,8 @@ LIST_SPEC = ListSpec(
     model=Product,
     sortable=("id", "sku", "name", "price", "stock", "created_at", "updated_at"),
     default_sort="id",
-    searchable=("name", "sku"),
+    searchable=("name",),
+    prefix_searchable=("sku",),
     exact=("sku", "is_active"),
     ranges=("id", "price", "stock", "created_at", "updated_at"),
 )

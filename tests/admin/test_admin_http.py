@@ -659,3 +659,18 @@ async def test_a_searched_list_counts_its_matches_only_up_to_the_cap(
     assert capped.status_code == exact.status_code == 200
     assert re.search(r"4 shown of\s*<span[^>]*>2\+</span>", capped.text), capped.text[-3000:]
     assert re.search(r"4 shown of\s*4\s*</p>", exact.text), exact.text[-3000:]
+
+
+async def test_the_admin_search_box_means_what_the_api_q_means(
+    open_browser: OpenBrowser, session: AsyncSession
+) -> None:
+    _, browser = await open_browser("viewer")
+    await make_product(session, sku="QRS-0042", name="Searched by prefix")
+    await make_product(session, sku="XYZ-0042", name="Not this one")
+
+    by_prefix = await browser.get("/admin/product/list?search=qrs-00")
+    by_middle = await browser.get("/admin/product/list?search=0042")
+
+    assert by_prefix.status_code == by_middle.status_code == 200
+    assert "Searched by prefix" in by_prefix.text and "Not this one" not in by_prefix.text
+    assert "Searched by prefix" not in by_middle.text  # a SKU matches from its start only

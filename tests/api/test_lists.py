@@ -413,6 +413,28 @@ async def test_q_searches_product_sku(client: httpx.AsyncClient, session: AsyncS
     assert await names_found(client, admin, "/api/v1/products", "zzq") == {"Findable"}
 
 
+@pytest.mark.parametrize(
+    ("q", "expected"),
+    [
+        ("kit-00", {"Kit part", "Kit spare"}),  # the start of the SKU, any case
+        ("KIT-0042", {"Kit part"}),
+        ("0042", set()),  # a SKU matches from its start only (names match anywhere)
+        ("IT-00", set()),
+        ("K_T", set()),  # LIKE wildcards are literal in the prefix too
+        ("spare", {"Kit spare"}),
+    ],
+)
+async def test_q_matches_the_start_of_a_sku(
+    client: httpx.AsyncClient, session: AsyncSession, q: str, expected: set[str]
+) -> None:
+    await make_product(session, sku="KIT-0042", name="Kit part")
+    await make_product(session, sku="KIT-0099", name="Kit spare")
+    await make_product(session, sku="BOX-0042", name="Box")
+    _, admin = await token_caller(session)
+
+    assert await names_found(client, admin, "/api/v1/products", q) == expected
+
+
 async def test_blank_q_matches_everything(client: httpx.AsyncClient, session: AsyncSession) -> None:
     await make_product(session, name="One")
     await make_product(session, name="Two")

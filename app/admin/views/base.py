@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
 from sqladmin import ModelView
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from starlette.exceptions import HTTPException
@@ -26,7 +27,7 @@ from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page
 from app.auth.principal import Principal
 from app.db import Database, transaction
 from app.errors import AppError
-from app.listing import CursorCodec
+from app.listing import CursorCodec, ListQuery, ListSpec, filtered
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +148,17 @@ class ServiceModelView(KeysetListMixin, ModelView):
     form_overrides: ClassVar[dict[str, Any]] = {"version": HiddenField}
     # Export streams through the API's CSV where it exists; sqladmin's loads every row.
     can_export = False
+    # The resource's API list rules: with one, the search box means what `q` means.
+    list_spec: ClassVar[ListSpec | None] = None
+
+    def search_query(self, stmt: Select[Any], term: str) -> Select[Any]:
+        """The API's `q` search (same columns, same matching) when the view has a ListSpec."""
+        if self.list_spec is None:
+            return super().search_query(stmt, term)
+        query = ListQuery(q=term.strip()[:200] or None)
+        if query.q is None:
+            return stmt
+        return filtered(self.list_spec, query, stmt).params(**query.params())
 
     @asynccontextmanager
     async def unit_of_work(self, request: Request) -> AsyncIterator[AsyncSession]:

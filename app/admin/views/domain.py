@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from sqladmin import action, expose
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
@@ -16,6 +16,7 @@ from app.admin.notices import redirect_with_notice
 from app.admin.views.base import AdminError, ServiceModelView, require_principal
 from app.auth.principal import Principal
 from app.customers import service as customers
+from app.listing import ListQuery, filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
 from app.products import service as products
@@ -28,6 +29,7 @@ class CustomerView(ServiceModelView, model=Customer):
     icon = "fa-solid fa-users"
     column_list: ClassVar[Any] = ["id", "name", "email", "company", "is_active", "created_at"]
     column_searchable_list: ClassVar[Any] = ["name", "email", "company"]
+    list_spec = customers.LIST_SPEC
     column_sortable_list: ClassVar[Any] = ["id", "name", "email", "company", "created_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [BooleanFilter(Customer.is_active)]
@@ -78,6 +80,7 @@ class ProductView(ServiceModelView, model=Product):
         "is_active",
     ]
     column_searchable_list: ClassVar[Any] = ["sku", "name"]
+    list_spec = products.LIST_SPEC
     column_sortable_list: ClassVar[Any] = ["id", "sku", "name", "price", "stock"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [BooleanFilter(Product.is_active)]
@@ -145,6 +148,7 @@ class OrderView(ServiceModelView, model=Order):
         "created_at",
     ]
     column_searchable_list: ClassVar[Any] = ["number", "notes"]
+    list_spec = orders.LIST_SPEC
     column_sortable_list: ClassVar[Any] = ["number", "status", "total", "created_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [StaticValuesFilter(Order.status, values=STATUS_CHOICES)]
@@ -233,11 +237,12 @@ class OrderView(ServiceModelView, model=Order):
         term = request.query_params.get("term", "").strip()[:100]
         if not term or not self.has_permission(request, "edit"):
             return JSONResponse({"results": []})
-        pattern = f"%{term.replace('%', '').replace('_', '')}%"
+        # The API's `q` rule: a name containing the term, or a SKU starting with it.
+        query = ListQuery(q=term)
+        active = select(Product).where(Product.is_active.is_(True))
         statement = (
-            select(Product)
-            .where(Product.is_active.is_(True))
-            .where(or_(Product.sku.ilike(pattern), Product.name.ilike(pattern)))
+            filtered(products.LIST_SPEC, query, active)
+            .params(**query.params())
             .order_by(Product.sku)
             .limit(20)
         )

@@ -1,4 +1,4 @@
-"""A trigram index on products.sku, for `q` and admin search (PostgreSQL only).
+"""A pattern index on products.sku, for SKU-prefix search (PostgreSQL only).
 
 Revision ID: 0002
 Revises: 0001
@@ -17,15 +17,14 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.create_index(
-            "ix_products_sku_trgm",
+            "ix_products_sku_prefix",
             "products",
             ["sku"],
             unique=False,
-            postgresql_using="gin",
-            postgresql_ops={"sku": "gin_trgm_ops"},
+            postgresql_ops={"sku": "varchar_pattern_ops"},
         )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.drop_index("ix_products_sku_trgm", table_name="products")
+        op.drop_index("ix_products_sku_prefix", table_name="products")

@@ -22,6 +22,7 @@ async def test_readyz_is_ready_on_a_migrated_database(client: httpx.AsyncClient)
 async def test_readyz_is_unavailable_when_migrations_are_behind(
     client: httpx.AsyncClient, connection: AsyncConnection
 ) -> None:
+    current = (await connection.execute(text("SELECT version_num FROM alembic_version"))).scalar()
     await connection.execute(text("UPDATE alembic_version SET version_num = 'old'"))
     await connection.commit()
     try:
@@ -29,5 +30,8 @@ async def test_readyz_is_unavailable_when_migrations_are_behind(
         assert response.status_code == 503
         assert "old" in response.json()["migrations"]
     finally:
-        await connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        # Back to what it was (head): later tests on this database check readiness too.
+        await connection.execute(
+            text("UPDATE alembic_version SET version_num = :current"), {"current": current}
+        )
         await connection.commit()

@@ -83,7 +83,8 @@ async def test_an_outage_is_503_within_5_seconds_and_service_resumes_by_itself(
     proxied_app: tuple[httpx.AsyncClient, TcpProxy],
 ) -> None:
     client, proxy = proxied_app
-    assert (await client.get("/readyz")).status_code == 200
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200, ready.text
     port = proxy.port
 
     await proxy.stop()

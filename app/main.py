@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -53,6 +54,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Everything built at start-up (routes, schemas, compiled serializers) lives as
+        # long as the process: moved out of the collector's sight, a full collection no
+        # longer walks it, which cut the p99 of the product list under load.
+        gc.collect()
+        gc.freeze()
         yield
         await app.state.rate_limiter.close()
         if owns_database:

@@ -32,7 +32,7 @@ PRODUCT_LIST = "products list, limit 50"
 SEARCH_TERM = "oak"
 PageKey = tuple[str, str, str | None]
 # Page probes: 1 connection, this many 1-second wrk runs after a 1-second warm-up; median p50.
-PROBE_RUNS = 3
+PROBE_RUNS = 5
 CUSTOMER_BODY = '{"name": "Bench {unique}", "email": "bench-{unique}@example.com"}'
 
 

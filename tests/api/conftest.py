@@ -1,4 +1,4 @@
-"""API test fixtures: users of each role, logged in through the OAuth2 password flow."""
+"""API test fixtures: users of each role (OAuth2 password flow), and the order tests' callers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.models import User
+from app.models import Customer, User
+from tests.api.order_helpers import Caller, caller
 from tests.auth_helpers import access_token, bearer
-from tests.factories import make_user
+from tests.factories import make_customer, make_user
 
 LoginAs = Callable[..., Awaitable[tuple[User, dict[str, str]]]]
 
@@ -30,3 +31,14 @@ def login_as(client: httpx.AsyncClient, session: AsyncSession) -> LoginAs:
 async def admin(login_as: LoginAs) -> tuple[User, dict[str, str]]:
     """An admin and their bearer headers."""
     return await login_as("admin")
+
+
+# Order tests (test_orders_api.py, test_order_lifecycle.py).
+@pytest.fixture
+async def admin_caller(session: AsyncSession) -> Caller:
+    return await caller(session, "admin")
+
+
+@pytest.fixture
+async def customer(session: AsyncSession) -> Customer:
+    return await make_customer(session, name="Ada Shop", company="Ada Ltd")

@@ -151,3 +151,40 @@ def statements_on(engine: AsyncEngine) -> Iterator[StatementLog]:
         yield log
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
+
+
+STATUSES = ("draft", "placed", "paid", "shipped", "cancelled")
+ACTIONS = ("place", "pay", "ship", "cancel")
+# SPEC §7, written out here rather than read from the service, so a wrong table fails.
+ALLOWED: dict[tuple[str, str], str] = {
+    ("draft", "place"): "placed",
+    ("placed", "pay"): "paid",
+    ("paid", "ship"): "shipped",
+    ("draft", "cancel"): "cancelled",
+    ("placed", "cancel"): "cancelled",
+    ("paid", "cancel"): "cancelled",
+}
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert body["status"] == status
+    return body
+
+
+async def observed_state(
+    client: httpx.AsyncClient, session: AsyncSession, headers: dict[str, str], order_id: int
+) -> dict[str, Any]:
+    """Everything a refused request must leave alone: the order, stock, audit log, outbox."""
+    read = await client.get(f"{ORDERS}/{order_id}", headers=headers)
+    assert read.status_code == 200, read.text
+    body = read.json()
+    return {
+        "order": body,
+        "etag": read.headers["etag"],
+        "stock": {i["product_id"]: await stock_of(session, i["product_id"]) for i in body["items"]},
+        "audit_rows": await count_audit_rows(session),
+        "events": len(await outbox_events(session)),
+    }

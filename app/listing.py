@@ -45,6 +45,8 @@ MAX_LIMIT = 200
 INTEGER_RANGE = (-(2**31), 2**31)
 BIG_INTEGER_RANGE = (-(2**63), 2**63)
 RESERVED_PARAMS = frozenset({"limit", "cursor", "sort", "q", "include_total"})
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+_FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 
 
 @dataclass(frozen=True)
@@ -252,10 +254,11 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
         raise _bad("q", "at most 200 characters")
     if q is not None and "\x00" in q:
         raise _bad("q", "contains a NUL character")
+    # The spellings FastAPI accepted for a bool query parameter before this parser read it.
     raw_total = (params.get("include_total") or "false").strip().lower()
-    if raw_total not in {"true", "false", "1", "0"}:
+    if raw_total not in _TRUE_WORDS | _FALSE_WORDS:
         raise _bad("include_total", "expected true or false")
-    include_total = raw_total in {"true", "1"}
+    include_total = raw_total in _TRUE_WORDS
     after = None
     if params.get("cursor"):
         value, last_id = codec.decode(params["cursor"], sort_key)

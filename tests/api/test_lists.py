@@ -543,3 +543,21 @@ async def test_include_total_adds_the_filtered_count(
     assert page["total"] == 4
     assert len(page["items"]) == 2
     assert page["next_cursor"] is not None
+
+
+@pytest.mark.parametrize(
+    ("spelling", "counted"),
+    [("true", True), ("1", True), ("yes", True), ("On", True), ("false", False), ("0", False)],
+)
+async def test_include_total_takes_the_usual_boolean_spellings(
+    client: httpx.AsyncClient, session: AsyncSession, spelling: str, counted: bool
+) -> None:
+    await make_product(session)
+    _, admin = await token_caller(session)
+
+    response = await client.get(
+        "/api/v1/products", params={"include_total": spelling}, headers=admin
+    )
+
+    assert response.status_code == 200, response.text
+    assert ("total" in response.json()) is counted

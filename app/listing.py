@@ -6,10 +6,6 @@ and the CSV export both run `list_statement`, so they agree on what a filter mea
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,7 +13,6 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -35,14 +30,15 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.cursors import CursorCodec
 from app.errors import BadRequest, ValidationFailed
-from app.jsonutil import to_jsonable
 from app.models import Base
+from app.models.base import INTEGER_RANGE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-# Integer columns are 32-bit on PostgreSQL; a bigger filter value would be a driver error.
-INTEGER_RANGE = (-(2**31), 2**31)
+# Integer columns are 32-bit on PostgreSQL (INTEGER_RANGE); a bigger filter value would be
+# a driver error.
 BIG_INTEGER_RANGE = (-(2**63), 2**63)
 RESERVED_PARAMS = frozenset({"limit", "cursor", "sort", "q", "include_total"})
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -189,48 +185,6 @@ def parse_value(spec: ListSpec, name: str, raw: str, param: str) -> Any:
         raise _bad(param, "not a valid number") from None
     except (ValueError, OverflowError) as exc:
         raise _bad(param, str(exc) or f"not a valid {kind.__name__}") from None
-
-
-class CursorCodec:
-    """Opaque, signed cursors: tampering gives 400, never a 500 or a wrong page.
-
-    `base64url(JSON [sort, position, id]) . base64url(HMAC-SHA256)[:16 bytes]`: what
-    itsdangerous does, without its generic serializer machinery on every list request.
-    """
-
-    def __init__(self, secret_key: str) -> None:
-        # A key of its own, derived from SECRET_KEY: a cursor MAC is never valid elsewhere.
-        self.key = hmac.new(secret_key.encode(), b"list-cursor", hashlib.sha256).digest()
-
-    def _mac(self, body: bytes) -> bytes:
-        return base64.urlsafe_b64encode(
-            hmac.new(self.key, body, hashlib.sha256).digest()[:16]
-        ).rstrip(b"=")
-
-    def sign(self, payload: Any) -> str:
-        """Any JSON payload, signed (the tests forge well-signed nonsense with it)."""
-        body = base64.urlsafe_b64encode(orjson.dumps(payload)).rstrip(b"=")
-        return (body + b"." + self._mac(body)).decode()
-
-    def encode(self, sort_key: str, value: Any, last_id: int) -> str:
-        return self.sign([sort_key, to_jsonable(value), last_id])
-
-    def decode(self, token: str, sort_key: str) -> tuple[Any, int]:
-        invalid = BadRequest("The cursor is not valid; start again without it.")
-        body, _, mac = token.encode("ascii", "replace").rpartition(b".")
-        if not body or not hmac.compare_digest(mac, self._mac(body)):
-            raise invalid
-        try:
-            stored_sort, value, last_id = orjson.loads(
-                base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4))
-            )
-        except (binascii.Error, orjson.JSONDecodeError, ValueError, TypeError):
-            raise invalid from None
-        if stored_sort != sort_key:
-            raise BadRequest("The cursor belongs to another sort order; start again without it.")
-        if not isinstance(last_id, int) or not INTEGER_RANGE[0] <= last_id < INTEGER_RANGE[1]:
-            raise invalid
-        return value, last_id
 
 
 def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCodec) -> ListQuery:

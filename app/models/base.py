@@ -20,6 +20,10 @@ NAMING_CONVENTION = {
 }
 
 
+# What a PostgreSQL `integer` column (every id) can hold: [low, high).
+INTEGER_RANGE = (-(2**31), 2**31)
+
+
 def utcnow() -> datetime:
     """The current time, timezone-aware, in UTC."""
     return datetime.now(UTC)

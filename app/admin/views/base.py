@@ -25,9 +25,10 @@ from app.admin.auth import current_principal
 from app.admin.notices import redirect_with_notice
 from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
 from app.auth.principal import Principal
+from app.cursors import CursorCodec
 from app.db import Database, transaction
 from app.errors import AppError
-from app.listing import CursorCodec, ListQuery, ListSpec, filtered
+from app.listing import ListQuery, ListSpec, filtered
 
 logger = logging.getLogger(__name__)
 

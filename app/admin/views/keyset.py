@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import URL
 
-from app.listing import CursorCodec
+from app.cursors import CursorCodec
 
 EXACT_COUNT_LIMIT = 10_000
 # A searched or filtered list counts its matches up to here and then says "100+". A

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 
 from app.settings import Settings
 
@@ -152,6 +154,18 @@ class Database:
     # Sessions without BEGIN/COMMIT (PostgreSQL autocommit) for requests that only read
     # and need no snapshot across statements; None: they use `sessionmaker`.
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
+    # Admits API requests to the pool in arrival order (see connection_slot); None: no gate.
+    gate: asyncio.Semaphore | None = None
+
+    def connection_slot(self) -> AbstractAsyncContextManager[Any]:
+        """Wait, first come first served, for one of the pool's connections.
+
+        The pool's own queue lets a newcomer take a connection that was just returned
+        while an earlier waiter is being woken; the waiter then queues again at the back.
+        Under overload (64 connections on a 10-connection pool) that starved some requests
+        for over a second (p99 1.5 s, p50 36 ms). asyncio's Semaphore serves in order.
+        """
+        return self.gate if self.gate is not None else nullcontext()
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine) -> Database:
@@ -162,11 +176,18 @@ class Database:
             # goes back to it. (SQLite keeps real transactions: see _begin_sqlite_transaction.)
             autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
             reads = async_sessionmaker(autocommit, expire_on_commit=False)
+        pool = engine.sync_engine.pool
+        gate = None
+        if reads is not None and isinstance(pool, QueuePool):
+            # create_engine's PostgreSQL pool never overflows: its size is the number of
+            # connections there are to wait for.
+            gate = asyncio.Semaphore(pool.size())
         return cls(
             engine=engine,
             sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             admin_sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             read_sessionmaker=reads,
+            gate=gate,
         )
 
     @classmethod

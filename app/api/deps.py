@@ -65,18 +65,20 @@ def _read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | N
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: commits when the handler returns, rolls back on error."""
+    database = get_database(request)
     reads = _read_sessionmaker(request)
-    if reads is not None:
-        # Autocommit: every statement has committed as it ran; nothing to commit at the end.
-        async with reads() as session:
+    async with database.connection_slot():
+        if reads is not None:
+            # Autocommit: every statement committed as it ran; nothing to commit at the end.
+            async with reads() as session:
+                yield session
+                if session.new or session.dirty or session.deleted:
+                    raise RuntimeError("a reads_only endpoint changed ORM objects")
+            return
+        # A context manager throws the handler's exception into unit_of_work, which rolls
+        # back at once; `async for` would not, leaving it to the garbage collector's task.
+        async with asynccontextmanager(unit_of_work)(database.sessionmaker) as session:
             yield session
-            if session.new or session.dirty or session.deleted:
-                raise RuntimeError("a reads_only endpoint changed ORM objects")
-        return
-    # A context manager throws the handler's exception into unit_of_work, which rolls back
-    # at once; `async for` would not, leaving the rollback to the garbage collector's task.
-    async with asynccontextmanager(unit_of_work)(get_database(request).sessionmaker) as session:
-        yield session
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit

@@ -70,6 +70,11 @@ class ListSpec:
         # columns stays a Core statement (no ORM compile step), which lists rely on.
         return self.table.c[name]
 
+    @property
+    def search_fields(self) -> tuple[str, ...]:
+        """Every field `q` looks in (prefix-matched codes first)."""
+        return (*self.prefix_searchable, *self.searchable)
+
     def describe(self) -> str:
         """Human documentation for OpenAPI descriptions."""
         parts = [f"sort: {', '.join(self.sortable)} (prefix `-` for descending)"]

@@ -7,7 +7,6 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
 # Both schemes read the same `Authorization: Bearer …` header (the /docs Authorize
@@ -33,16 +32,11 @@ def install_bearer_security(app: FastAPI, authenticator: Callable[..., Any]) -> 
     dependency runs on every request for what is only documentation.
     """
 
+    generate = app.openapi  # FastAPI's own generator, with every setting of the app
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            schema = get_openapi(
-                title=app.title,
-                version=app.version,
-                openapi_version=app.openapi_version,
-                summary=app.summary,
-                description=app.description,
-                routes=app.routes,
-            )
+            schema = generate()
             schema.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
             # Routes of included routers come with their prefixes through their contexts.
             for context in iter_route_contexts(app.routes):

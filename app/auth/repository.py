@@ -117,16 +117,6 @@ async def get_user_with_roles(session: AsyncSession, user_id: int) -> User | Non
     return (await session.execute(statement)).unique().scalar_one_or_none()
 
 
-async def get_api_token_by_hash(session: AsyncSession, token_hash: str) -> ApiToken | None:
-    """One query: the token, its owner and the owner's roles."""
-    statement = (
-        select(ApiToken)
-        .options(joinedload(ApiToken.user).joinedload(User.roles))
-        .where(ApiToken.token_hash == token_hash)
-    )
-    return (await session.execute(statement)).unique().scalar_one_or_none()
-
-
 async def list_api_tokens(session: AsyncSession, user_id: int) -> list[ApiToken]:
     statement = (
         select(ApiToken)

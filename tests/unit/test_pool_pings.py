@@ -89,10 +89,15 @@ async def test_a_dead_connection_found_by_the_ping_is_replaced(
     await select_one(engine)
     dialect = engine.sync_engine.dialect
 
-    def dead(_: Any) -> bool:
+    pinged: list[Any] = []
+
+    def dead(dbapi_connection: Any) -> bool:
+        pinged.append(dbapi_connection)
         raise ConnectionResetError("the server closed the connection")
 
     monkeypatch.setattr(dialect, "do_ping", dead)
     monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
 
     await select_one(engine)  # the pool discarded the pinged connection and opened another
+
+    assert len(pinged) == 1  # the idle one was pinged; the fresh one was trusted

@@ -28,8 +28,9 @@ class CustomerView(ServiceModelView, model=Customer):
     identity = "customer"
     icon = "fa-solid fa-users"
     column_list: ClassVar[Any] = ["id", "name", "email", "company", "is_active", "created_at"]
-    column_searchable_list: ClassVar[Any] = ["name", "email", "company"]
+    # The search box searches what the API's `q` searches (one list of fields).
     list_spec = customers.LIST_SPEC
+    column_searchable_list: ClassVar[Any] = list(customers.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["id", "name", "email", "company", "created_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [BooleanFilter(Customer.is_active)]
@@ -79,8 +80,9 @@ class ProductView(ServiceModelView, model=Product):
         "reorder_level",
         "is_active",
     ]
-    column_searchable_list: ClassVar[Any] = ["sku", "name"]
+    # The search box searches what the API's `q` searches (one list of fields).
     list_spec = products.LIST_SPEC
+    column_searchable_list: ClassVar[Any] = list(products.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["id", "sku", "name", "price", "stock"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [BooleanFilter(Product.is_active)]
@@ -147,8 +149,9 @@ class OrderView(ServiceModelView, model=Order):
         "placed_at",
         "created_at",
     ]
-    column_searchable_list: ClassVar[Any] = ["number", "notes"]
+    # The search box searches what the API's `q` searches (one list of fields).
     list_spec = orders.LIST_SPEC
+    column_searchable_list: ClassVar[Any] = list(orders.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["number", "status", "total", "created_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [StaticValuesFilter(Order.status, values=STATUS_CHOICES)]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, exc
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import QueuePool
 
+from app.db_reads import DriverReader, Reader, SqlaReader, StatementObserver
 from app.settings import Settings
 
 # asyncpg understands these libpq `sslmode` values through its `ssl` argument.
@@ -99,7 +101,10 @@ class _PingPolicy:
         if context.is_disconnect or isinstance(
             context.sqlalchemy_exception, exc.OperationalError | exc.InterfaceError
         ):
-            self.suspect_until = time.monotonic() + PING_AFTER_TROUBLE_SECONDS
+            self.suspect()
+
+    def suspect(self) -> None:
+        self.suspect_until = time.monotonic() + PING_AFTER_TROUBLE_SECONDS
 
     def on_checkout(self, dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         now = time.monotonic()
@@ -112,6 +117,11 @@ class _PingPolicy:
         except Exception as error:
             # The pool discards this connection and checks out (or opens) another.
             raise exc.DisconnectionError(str(error)) from error
+
+
+# The policy of each engine create_engine made, for errors seen outside SQLAlchemy's
+# execution (the driver path of app/db_reads.py).
+_ping_policies: weakref.WeakKeyDictionary[Any, _PingPolicy] = weakref.WeakKeyDictionary()
 
 
 def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
@@ -135,6 +145,7 @@ def create_engine(settings: Settings, **overrides: Any) -> AsyncEngine:
     options |= overrides
     engine = create_async_engine(url, **options)
     pings = _PingPolicy(engine)
+    _ping_policies[engine.sync_engine] = pings
     event.listen(engine.sync_engine.pool, "checkin", _stamp_checkin)
     event.listen(engine.sync_engine.pool, "checkout", pings.on_checkout)
     event.listen(engine.sync_engine, "handle_error", pings.on_error)
@@ -156,6 +167,11 @@ class Database:
     read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Admits API requests to the pool in arrival order (see connection_slot); None: no gate.
     gate: asyncio.Semaphore | None = None
+    # `reader()` sends statements on the asyncpg connection itself (PostgreSQL, outside
+    # tests); otherwise through a session of `sessionmaker`.
+    driver_reads: bool = False
+    # See app.db_reads.StatementObserver.
+    statement_observers: list[StatementObserver] = field(default_factory=list)
 
     def connection_slot(self) -> AbstractAsyncContextManager[Any]:
         """Wait, first come first served, for one of the pool's connections.
@@ -166,6 +182,31 @@ class Database:
         for over a second (p99 1.5 s, p50 36 ms). asyncio's Semaphore serves in order.
         """
         return self.gate if self.gate is not None else nullcontext()
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Reader]:
+        """A Reader for one request: a pooled connection, or a session's unit of work.
+
+        Waits at the connection gate like `get_session`. The session variant commits
+        when the block ends (the token's `last_used_at` stamp), rolls back on error.
+        """
+        async with self.connection_slot():
+            if not self.driver_reads:
+                async with transaction(self.sessionmaker) as session:
+                    yield SqlaReader(session)
+                return
+            fairy = await self.engine.raw_connection()
+            try:
+                policy = _ping_policies.get(self.engine.sync_engine)
+                yield DriverReader(
+                    fairy,
+                    self.engine.dialect,
+                    on_trouble=policy.suspect if policy else _no_policy,
+                    observers=self.statement_observers,
+                )
+            finally:
+                # No transaction was begun on it: the pool's reset-on-return is a no-op.
+                fairy.close()
 
     @classmethod
     def from_engine(cls, engine: AsyncEngine) -> Database:
@@ -188,6 +229,7 @@ class Database:
             admin_sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             read_sessionmaker=reads,
             gate=gate,
+            driver_reads=engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg",
         )
 
     @classmethod
@@ -196,6 +238,10 @@ class Database:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+def _no_policy() -> None:
+    """Engines not made by create_engine have no ping policy to tell."""
 
 
 async def unit_of_work(

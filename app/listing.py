@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.cursors import CursorCodec
+from app.db_reads import Reader, SqlaReader
 from app.errors import BadRequest, ValidationFailed
 from app.models import Base
 from app.models.base import INTEGER_RANGE
@@ -333,33 +334,53 @@ async def fetch_page(
     query: ListQuery,
     codec: CursorCodec,
     base: Select[Any] | None = None,
-    *,
-    rows: bool = False,
-    cacheable: bool = False,
 ) -> Page:
-    """One page (limit + 1 rows fetched to know whether there is a next one).
-
-    Items are ORM instances: of the spec's model without `base`, or of the entity `base`
-    selects (an order with its items). With `rows=True`, `base` selects columns
-    (`columns_select`) and items are Core rows. `cacheable`: `base` is a long-lived
-    object (built once), so the finished statement can be kept for its query shape.
-    """
+    """One page of ORM instances: of the spec's model, or of the entity `base` selects
+    (an order with its items, with its loader options)."""
     params = query.params()
     if base is None:
         statement = _page_statement(spec, query.shape, _entity_select(spec))
-    elif cacheable:
-        statement = _page_statement(spec, query.shape, base)
     else:
         statement = list_statement(spec, query, base).limit(bindparam("page_limit"))
     result = await session.execute(statement, params | {"page_limit": query.limit + 1})
-    items: list[Any] = list(result if rows else result.unique().scalars())
+    items: list[Any] = list(result.unique().scalars())
     next_cursor = None
     if len(items) > query.limit:
         items = items[: query.limit]
         last = items[-1]
         next_cursor = codec.encode(query.sort_key, getattr(last, query.sort), last.id)
-    total = None
-    if query.include_total:
-        count = _count_statement(spec, query.shape)
-        total = int((await session.execute(count, params)).scalar_one())
+    total = await _total(SqlaReader(session), spec, query, params)
     return Page(items=items, next_cursor=next_cursor, total=total)
+
+
+async def fetch_rows_page(
+    reader: Reader,
+    spec: ListSpec,
+    query: ListQuery,
+    codec: CursorCodec,
+    columns: Select[Any],
+) -> Page:
+    """One page of Core rows of `columns` (a long-lived `columns_select`, which must
+    include `id` and every sortable field): tuples in its column order, no ORM objects."""
+    params = query.params()
+    statement = _page_statement(spec, query.shape, columns)
+    rows = await reader.rows(statement, params | {"page_limit": query.limit + 1})
+    next_cursor = None
+    if len(rows) > query.limit:
+        rows = rows[: query.limit]
+        names = list(columns.selected_columns.keys())
+        last = rows[-1]
+        position = last[names.index(query.sort)]
+        next_cursor = codec.encode(query.sort_key, position, last[names.index("id")])
+    total = await _total(reader, spec, query, params)
+    return Page(items=rows, next_cursor=next_cursor, total=total)
+
+
+async def _total(
+    reader: Reader, spec: ListSpec, query: ListQuery, params: dict[str, Any]
+) -> int | None:
+    """The filtered count, when the query asks for it."""
+    if not query.include_total:
+        return None
+    rows = await reader.rows(_count_statement(spec, query.shape), params)
+    return int(rows[0][0])

@@ -13,8 +13,9 @@ from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.conditional import check_if_match
-from app.api.deps import RowId, SessionDep, reads_only, require
-from app.api.pages import Page, list_openapi, page_response, patch_values, row_response
+from app.api.deps import ReaderDep, RowId, SessionDep, require
+from app.api.lean import lean
+from app.api.pages import Page, list_openapi, patch_values, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.listing import ListSpec
@@ -54,13 +55,13 @@ def crud_router(res: Resource) -> APIRouter:
         description=f"A keyset-paginated page of {res.name}. {res.spec.describe()}.",
         openapi_extra=list_openapi(res.spec),
     )
-    @reads_only
+    @lean
     async def list_rows(
         request: Request,
-        session: SessionDep,
+        rows: ReaderDep,
         _: reader,
     ) -> Response:
-        return await page_response(request, session, res.spec, read_schema)
+        return await rows_page_response(request, rows, res.spec, read_schema)
 
     @router.get(
         "/{row_id}",

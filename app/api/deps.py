@@ -14,6 +14,7 @@ from app.auth.oauth import user_for_access_token
 from app.auth.principal import AuthMethod, Principal, RequestMeta, principal_for
 from app.auth.tokens import looks_like_personal_token
 from app.db import Database, unit_of_work
+from app.db_reads import Reader, SqlaReader
 from app.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.permissions import can
 from app.ratelimit import RateLimiter
@@ -106,11 +107,18 @@ MAX_ROW_ID = 2**31 - 1
 RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 
 
-async def get_principal(request: Request, session: SessionDep) -> Principal:
+async def get_reader(session: SessionDep) -> Reader:
+    """The request's session as a Reader (lean routes get a driver Reader instead)."""
+    return SqlaReader(session)
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
+
+
+async def authenticate(request: Request, reader: Reader) -> Principal:
     """Authenticate the bearer token (personal or access token) and count the rate limit.
 
-    Only `request` and the session are dependencies: each dependency FastAPI resolves
-    costs on every request, and settings, limiter and metadata are plain lookups.
+    The one implementation behind `get_principal` and the lean routes (app/api/lean.py).
     """
     settings: Settings = request.app.state.settings
     limiter: RateLimiter = request.app.state.rate_limiter
@@ -120,10 +128,10 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
     if scheme.lower() != "bearer" or not credentials or len(credentials) > 4096:
         raise NotAuthenticated()
     if looks_like_personal_token(credentials):
-        identity = await authenticate_personal_token(session, credentials, meta.ip)
+        identity = await authenticate_personal_token(reader, credentials, meta.ip)
         auth_method: AuthMethod = "personal_token"
     else:
-        identity = await user_for_access_token(session, credentials, settings)
+        identity = await user_for_access_token(reader, credentials, settings)
         auth_method = "access_token"
     if identity is None:
         raise NotAuthenticated()
@@ -150,16 +158,28 @@ async def get_principal(request: Request, session: SessionDep) -> Principal:
     return principal
 
 
+async def get_principal(request: Request, reader: ReaderDep) -> Principal:
+    """The calling Principal. Only `request` and the reader are dependencies: each
+    dependency FastAPI resolves costs on every request."""
+    return await authenticate(request, reader)
+
+
 PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def ensure_permission(principal: Principal, permission: str) -> Principal:
+    """`principal`, if `can(principal, permission)`; PermissionDenied otherwise."""
+    if not can(principal, permission):
+        raise PermissionDenied(f"This needs the {permission!r} permission.")
+    return principal
 
 
 def require(permission: str) -> Callable[[Principal], Awaitable[Principal]]:
     """A dependency that lets the request through only if `can(principal, permission)`."""
 
     async def check(principal: PrincipalDep) -> Principal:
-        if not can(principal, permission):
-            raise PermissionDenied(f"This needs the {permission!r} permission.")
-        return principal
+        return ensure_permission(principal, permission)
 
     check.__name__ = f"require_{permission.replace(':', '_')}"
+    check.permission = permission  # type: ignore[attr-defined]  # read by app/api/lean.py
     return check

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
 from app.api.conditional import etag_for, is_not_modified
+from app.db_reads import Reader
 from app.errors import ValidationFailed
 from app.listing import (
     DEFAULT_LIMIT,
@@ -24,9 +25,11 @@ from app.listing import (
     ListSpec,
     columns_select,
     fetch_page,
+    fetch_rows_page,
     filter_params,
     parse_list_query,
 )
+from app.listing import Page as ListPage
 
 ReadT = TypeVar("ReadT", bound=BaseModel)
 
@@ -101,6 +104,23 @@ def list_query(request: Request, spec: ListSpec) -> ListQuery:
     return parse_list_query(spec, request.query_params, cursor_codec(request))
 
 
+async def rows_page_response(
+    request: Request, reader: Reader, spec: ListSpec, schema: type[ReadT]
+) -> Response:
+    """A page of a flat resource, whose read schema is its columns, as JSON.
+
+    Read as Core rows and serialized straight from them by pydantic-core: no ORM
+    instances, no per-row validation.
+    """
+    query = list_query(request, spec)
+    page = await fetch_rows_page(reader, spec, query, cursor_codec(request), _columns(spec, schema))
+    names = tuple(schema.model_fields)  # the selected columns, in this order
+    items = _row_list_adapter(schema).dump_json(
+        [dict(zip(names, row, strict=True)) for row in page.items]
+    )
+    return _page_json(items, page)
+
+
 async def page_response(
     request: Request,
     session: AsyncSession,
@@ -108,31 +128,14 @@ async def page_response(
     schema: type[ReadT],
     base: Select[Any] | None = None,
 ) -> Response:
-    """Run the list query and answer `{"items", "next_cursor"[, "total"]}` as JSON.
+    """A page of ORM instances (of `base`, with its loader options) as JSON."""
+    page = await fetch_page(session, spec, list_query(request, spec), cursor_codec(request), base)
+    items = _list_adapter(schema).dump_json([schema.model_validate(row) for row in page.items])
+    return _page_json(items, page)
 
-    Without `base` (a flat resource whose read schema is its columns), the page is read
-    as Core rows and serialized straight from them: no ORM instances, no per-row
-    validation. A `base` with loader options (orders and their items) reads instances.
-    """
-    query = list_query(request, spec)
-    if base is None:
-        page = await fetch_page(
-            session,
-            spec,
-            query,
-            cursor_codec(request),
-            _columns(spec, schema),
-            rows=True,
-            cacheable=True,
-        )
-        names = tuple(schema.model_fields)  # the selected columns, in this order
-        items = _row_list_adapter(schema).dump_json(
-            [dict(zip(names, row, strict=True)) for row in page.items]
-        )
-    else:
-        page = await fetch_page(session, spec, query, cursor_codec(request), base)
-        adapter = _list_adapter(schema)
-        items = adapter.dump_json([schema.model_validate(row) for row in page.items])
+
+def _page_json(items: bytes, page: ListPage) -> Response:
+    """`{"items", "next_cursor"[, "total"]}` around the items' JSON array."""
     tail: dict[str, Any] = {"next_cursor": page.next_cursor}
     if page.total is not None:
         tail["total"] = page.total

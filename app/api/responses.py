@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
+from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
+
+from app.api.lean import is_lean, lean_handler
 
 Responses = dict[int | str, dict[str, Any]]
 
@@ -86,7 +89,8 @@ def implied_statuses(path: str, methods: Iterable[str]) -> set[int]:
 
 
 class ProblemRoute(APIRoute):
-    """An APIRoute whose OpenAPI also lists the problems of `implied_statuses`.
+    """An APIRoute whose OpenAPI also lists the problems of `implied_statuses`, and
+    whose `@lean` endpoints get the lean handler.
 
     The route's own `responses=` win over the implied ones; the implied 422 also replaces
     FastAPI's default one, which would name a body the API never sends. Routers opt in
@@ -98,3 +102,10 @@ class ProblemRoute(APIRoute):
         if implied:
             kwargs["responses"] = {**problems(*implied), **(kwargs.get("responses") or {})}
         super().__init__(path, endpoint, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, or for a `@lean` endpoint the lean one (app/api/lean.py)."""
+        handler = super().get_route_handler()
+        if not is_lean(self.endpoint):
+            return handler
+        return lean_handler(self.endpoint, self.dependant, handler)  # type: ignore[return-value]

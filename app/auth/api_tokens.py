@@ -12,6 +12,7 @@ from app.auth import repository
 from app.auth.principal import Principal
 from app.auth.repository import Identity
 from app.auth.tokens import digest, mint_personal_token
+from app.db_reads import Reader
 from app.errors import NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiToken, User
 from app.models.base import utcnow
@@ -128,17 +129,17 @@ def token_is_usable(token: Identity, now: datetime) -> bool:
 
 
 async def authenticate_personal_token(
-    session: AsyncSession, plaintext: str, ip: str | None
+    reader: Reader, plaintext: str, ip: str | None
 ) -> Identity | None:
     """The owner (with roles' permissions) of the usable token behind `plaintext`, or None.
 
     `last_used_at` is written at most once a minute per token, so a busy script does
     not turn every read into a write.
     """
-    token = await repository.identity_for_token_hash(session, digest(plaintext))
+    token = await repository.identity_for_token_hash(reader, digest(plaintext))
     now = utcnow()
     if token is None or token.token_id is None or not token_is_usable(token, now):
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_RESOLUTION:
-        await repository.stamp_token_use(session, token.token_id, now, ip)
+        await repository.stamp_token_use(reader, token.token_id, now, ip)
     return token

@@ -18,6 +18,7 @@ from app.auth.tokens import (
     encode_access_token,
     mint_opaque_secret,
 )
+from app.db_reads import Reader
 from app.models import RefreshToken, User
 from app.models.base import utcnow
 from app.settings import Settings
@@ -109,14 +110,12 @@ async def logout(session: AsyncSession, anonymous: Principal, presented: str) ->
     return True
 
 
-async def user_for_access_token(
-    session: AsyncSession, token: str, settings: Settings
-) -> Identity | None:
+async def user_for_access_token(reader: Reader, token: str, settings: Settings) -> Identity | None:
     """The active user whose valid access token this is, if its stamp is still current."""
     claims = decode_access_token(token, settings.secret_key)
     if claims is None:
         return None
-    user = await repository.identity_for_user(session, claims.user_id)
+    user = await repository.identity_for_user(reader, claims.user_id)
     if user is None or not user.is_active or user.security_stamp != claims.stamp:
         return None
     return user

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -10,6 +11,7 @@ from sqlalchemy import FromClause, Select, Table, bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from app.db_reads import Reader, Row
 from app.models import ApiToken, RefreshToken, Role, StaffSession, User, user_roles
 
 # Plain tables, not ORM entities: the per-request credential lookup is a Core query whose
@@ -55,14 +57,16 @@ def _identity_select(source: FromClause, *extra: Any) -> Select[Any]:
     )
 
 
-def _identity(rows: list[Any], **token_fields: Any) -> Identity:
-    first = rows[0]
-    permissions = tuple(tuple(row.permissions) for row in rows if row.permissions is not None)
+def _identity(rows: Sequence[Row], **token_fields: Any) -> Identity:
+    # Rows are read by position (driver records and SQLAlchemy rows both index): the
+    # columns of _identity_select, then the extra ones.
+    user_id, email, is_active, security_stamp = rows[0][:4]
+    permissions = tuple(tuple(row[4]) for row in rows if row[4] is not None)
     return Identity(
-        user_id=first.id,
-        email=first.email,
-        is_active=first.is_active,
-        security_stamp=first.security_stamp,
+        user_id=user_id,
+        email=email,
+        is_active=is_active,
+        security_stamp=security_stamp,
         role_permissions=permissions,
         **token_fields,
     )
@@ -81,34 +85,44 @@ _TOKEN_IDENTITY = _identity_select(
 _USER_IDENTITY = _identity_select(_users).where(_users.c.id == bindparam("user_id"))
 
 
-async def identity_for_token_hash(session: AsyncSession, token_hash: str) -> Identity | None:
+async def identity_for_token_hash(reader: Reader, token_hash: str) -> Identity | None:
     """One statement: the personal token with this digest, its owner and their roles."""
-    rows = list(await session.execute(_TOKEN_IDENTITY, {"token_hash": token_hash}))
+    rows = await reader.rows(_TOKEN_IDENTITY, {"token_hash": token_hash})
     if not rows:
         return None
-    first = rows[0]
+    token_id, scopes, expires_at, revoked_at, last_used_at = rows[0][5:]
     return _identity(
         rows,
-        token_id=first.token_id,
-        scopes=tuple(first.scopes or ()),
-        expires_at=first.expires_at,
-        revoked_at=first.revoked_at,
-        last_used_at=first.last_used_at,
+        token_id=token_id,
+        scopes=tuple(scopes or ()),
+        expires_at=expires_at,
+        revoked_at=revoked_at,
+        last_used_at=last_used_at,
     )
 
 
-async def identity_for_user(session: AsyncSession, user_id: int) -> Identity | None:
+async def identity_for_user(reader: Reader, user_id: int) -> Identity | None:
     """One statement: the user and their roles' permissions."""
-    rows = list(await session.execute(_USER_IDENTITY, {"user_id": user_id}))
+    rows = await reader.rows(_USER_IDENTITY, {"user_id": user_id})
     return _identity(rows) if rows else None
 
 
-async def stamp_token_use(
-    session: AsyncSession, token_id: int, now: datetime, ip: str | None
-) -> None:
+_STAMP_TOKEN_USE = (
+    update(_tokens)
+    .where(_tokens.c.id == bindparam("token_id"))
+    # updated_at given explicitly: its Python-side onupdate default is computed by
+    # SQLAlchemy's execution, which the driver path (app/db_reads.py) does not run.
+    .values(
+        last_used_at=bindparam("used_at"),
+        last_used_ip=bindparam("used_ip"),
+        updated_at=bindparam("used_at"),
+    )
+)
+
+
+async def stamp_token_use(reader: Reader, token_id: int, now: datetime, ip: str | None) -> None:
     """Record when and from where a personal token was last used."""
-    statement = update(_tokens).where(_tokens.c.id == token_id)
-    await session.execute(statement.values(last_used_at=now, last_used_ip=ip))
+    await reader.run(_STAMP_TOKEN_USE, {"token_id": token_id, "used_at": now, "used_ip": ip})
 
 
 async def get_user_with_roles(session: AsyncSession, user_id: int) -> User | None:

@@ -6,8 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.api.deps import SessionDep, reads_only, require
-from app.api.pages import Page, list_openapi, page_response
+from app.api.deps import ReaderDep, require
+from app.api.lean import lean
+from app.api.pages import Page, list_openapi, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.audit_log.schemas import AuditEventRead
 from app.audit_log.service import LIST_SPEC
@@ -23,11 +24,11 @@ router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=ProblemRo
     description=f"Newest first by default. {LIST_SPEC.describe()}.",
     openapi_extra=list_openapi(LIST_SPEC),
 )
-@reads_only
+@lean
 async def list_audit_events(
     request: Request,
-    session: SessionDep,
+    rows: ReaderDep,
     _: Annotated[Principal, Depends(require("audit:read"))],
 ) -> Response:
     """Audit events, filtered by actor, resource, action, channel and time range."""
-    return await page_response(request, session, LIST_SPEC, AuditEventRead)
+    return await rows_page_response(request, rows, LIST_SPEC, AuditEventRead)

@@ -162,9 +162,6 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     admin_sessionmaker: async_sessionmaker[AsyncSession]
-    # Sessions without BEGIN/COMMIT (PostgreSQL autocommit) for requests that only read
-    # and need no snapshot across statements; None: they use `sessionmaker`.
-    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Admits API requests to the pool in arrival order (see connection_slot); None: no gate.
     gate: asyncio.Semaphore | None = None
     # `reader()` sends statements on the asyncpg connection itself (PostgreSQL, outside
@@ -211,15 +208,10 @@ class Database:
     @classmethod
     def from_engine(cls, engine: AsyncEngine) -> Database:
         # sqladmin reconfigures the sessionmaker it is given, so it gets its own.
-        reads = None
-        if engine.dialect.name == "postgresql":
-            # Shares the engine's pool; the isolation level is reset when a connection
-            # goes back to it. (SQLite keeps real transactions: see _begin_sqlite_transaction.)
-            autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
-            reads = async_sessionmaker(autocommit, expire_on_commit=False)
+        postgresql = engine.dialect.name == "postgresql"
         pool = engine.sync_engine.pool
         gate = None
-        if reads is not None and isinstance(pool, QueuePool):
+        if postgresql and isinstance(pool, QueuePool):
             # create_engine's PostgreSQL pool never overflows: its size is the number of
             # connections there are to wait for.
             gate = asyncio.Semaphore(pool.size())
@@ -227,9 +219,8 @@ class Database:
             engine=engine,
             sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             admin_sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
-            read_sessionmaker=reads,
             gate=gate,
-            driver_reads=engine.dialect.name == "postgresql" and engine.dialect.driver == "asyncpg",
+            driver_reads=postgresql and engine.dialect.driver == "asyncpg",
         )
 
     @classmethod

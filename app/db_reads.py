@@ -24,9 +24,9 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 
 Row = Sequence[Any]
-# Called with the SQL text of every statement a DriverReader sends (tests and the bench
-# count statements per request; SQLAlchemy's own events do not see these).
-StatementObserver = Callable[[str], None]
+# Called with the SQL text and arguments of every statement a DriverReader sends (tests
+# and the bench count statements per request; SQLAlchemy's own events do not see these).
+StatementObserver = Callable[[str, Sequence[Any]], None]
 
 
 class Reader(Protocol):
@@ -62,9 +62,10 @@ class DriverStatement:
     names: tuple[str, ...]
     bind_processors: tuple[Callable[[Any], Any] | None, ...]
     columns: tuple[Any, ...]  # result column types, for their result processors
+    values: Mapping[str, Any]  # values bound in the statement itself (`literal(5)`)
 
     def arguments(self, params: Mapping[str, Any]) -> list[Any]:
-        values = [params[name] for name in self.names]
+        values = [params[name] if name in params else self.values[name] for name in self.names]
         for index, process in enumerate(self.bind_processors):
             if process is not None:
                 values[index] = process(values[index])
@@ -93,8 +94,13 @@ def driver_statement(statement: ClauseElement, dialect: Dialect) -> DriverStatem
         compiled.binds[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names
     )
     selected = getattr(statement, "selected_columns", ())
+    values = {
+        name: compiled.binds[name].effective_value
+        for name in names
+        if compiled.binds[name].value is not None or compiled.binds[name].callable
+    }
     prepared = DriverStatement(
-        compiled.string, names, processors, tuple(column.type for column in selected)
+        compiled.string, names, processors, tuple(column.type for column in selected), values
     )
     if len(_compiled) >= COMPILED_LIMIT:
         _compiled.clear()  # shapes evicted from their own caches are held here otherwise
@@ -125,7 +131,7 @@ class DriverReader:
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row]:
         prepared = driver_statement(statement, self.dialect)  # type: ignore[arg-type]
         arguments = prepared.arguments(params)
-        self._observe(prepared.sql)
+        self._observe(prepared.sql, arguments)
         try:
             records = await self.driver.fetch(prepared.sql, *arguments)
         except Exception as error:
@@ -146,15 +152,15 @@ class DriverReader:
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> None:
         prepared = driver_statement(statement, self.dialect)  # type: ignore[arg-type]
         arguments = prepared.arguments(params)
-        self._observe(prepared.sql)
+        self._observe(prepared.sql, arguments)
         try:
             await self.driver.execute(prepared.sql, *arguments)
         except Exception as error:
             raise self._translate(error, prepared.sql, arguments) from error
 
-    def _observe(self, sql: str) -> None:
+    def _observe(self, sql: str, arguments: Sequence[Any]) -> None:
         for observer in self.observers:
-            observer(sql)
+            observer(sql, arguments)
 
     async def _result_processors(
         self, prepared: DriverStatement

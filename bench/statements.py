@@ -1,4 +1,5 @@
-"""SQL per request, seen in process through SQLAlchemy's before_cursor_execute hook.
+"""SQL per request, seen in process through SQLAlchemy's before_cursor_execute hook (and
+the Database's statement observers, for what lean routes send on the driver).
 
 Two uses: statements per request (counted), and the database time of list pages (the
 recorded SELECTs replayed under EXPLAIN ANALYZE).
@@ -79,6 +80,8 @@ async def _in_process(
     )
     database = Database.from_settings(settings)
     event.listen(database.engine.sync_engine, "before_cursor_execute", listener)
+    # Lean routes send their statements on the driver, past SQLAlchemy's events.
+    database.statement_observers.append(lambda sql, args: listener(None, None, sql, args))
     transport = httpx.ASGITransport(app=create_app(settings, database), client=("127.0.0.1", 40000))
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:

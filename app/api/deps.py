@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.api_tokens import authenticate_personal_token
 from app.auth.oauth import user_for_access_token
 from app.auth.principal import AuthMethod, Principal, RequestMeta, principal_for
 from app.auth.tokens import looks_like_personal_token
-from app.db import Database, unit_of_work
+from app.db import Database, transaction
 from app.db_reads import Reader, SqlaReader
 from app.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.permissions import can
@@ -42,44 +41,13 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
-EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
-
-
-def reads_only(endpoint: EndpointT) -> EndpointT:
-    """Mark a GET endpoint whose answer is one statement's snapshot (a flat list page).
-
-    Its session runs without a transaction on PostgreSQL (no BEGIN/COMMIT round trips);
-    authentication's once-a-minute `last_used_at` stamp is a single UPDATE, committed on
-    its own. Reads that combine several statements into one answer (an order with its
-    items) stay unmarked and keep a transaction, so they are never skewed.
-    """
-    endpoint.reads_only = True  # type: ignore[attr-defined]
-    return endpoint
-
-
-def _read_sessionmaker(request: Request) -> async_sessionmaker[AsyncSession] | None:
-    """The autocommit sessionmaker when the matched endpoint is `reads_only`, else None."""
-    reads = get_database(request).read_sessionmaker
-    endpoint = getattr(request.scope.get("route"), "endpoint", None)
-    return reads if reads is not None and getattr(endpoint, "reads_only", False) else None
-
-
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's unit of work: commits when the handler returns, rolls back on error."""
     database = get_database(request)
-    reads = _read_sessionmaker(request)
-    async with database.connection_slot():
-        if reads is not None:
-            # Autocommit: every statement committed as it ran; nothing to commit at the end.
-            async with reads() as session:
-                yield session
-                if session.new or session.dirty or session.deleted:
-                    raise RuntimeError("a reads_only endpoint changed ORM objects")
-            return
-        # A context manager throws the handler's exception into unit_of_work, which rolls
-        # back at once; `async for` would not, leaving it to the garbage collector's task.
-        async with asynccontextmanager(unit_of_work)(database.sessionmaker) as session:
-            yield session
+    # A context manager throws the handler's exception into the unit of work, which rolls
+    # back at once; `async for` would not, leaving it to the garbage collector's task.
+    async with database.connection_slot(), transaction(database.sessionmaker) as session:
+        yield session
 
 
 # scope="function": the commit happens before the response is sent, so a failed commit

@@ -1,0 +1,333 @@
+"""The driver read path (app/db_reads.py, app/api/lean.py) on real PostgreSQL.
+
+Everywhere else the tests run inside one rolled-back transaction, so lean routes read
+through a session there. Here the data is committed in a database of its own, and two
+apps serve it: one reading on the asyncpg connection (as in production), one through
+sessions. Every list answer must be the same bytes, every refusal the same status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import Numeric, bindparam, cast, event, literal, literal_column, select, update
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.api.deps import ReaderDep, require
+from app.api.lean import lean
+from app.api.responses import ProblemRoute
+from app.auth.api_tokens import create_token
+from app.auth.principal import Principal
+from app.db import Database, _ping_policies, create_engine, transaction
+from app.db_reads import DriverReader, driver_statement
+from app.main import create_app
+from app.migrations import upgrade_engine
+from app.models import ApiToken, AuditEvent, Product
+from tests.auth_helpers import access_token, bearer
+from tests.conftest import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_server_url,
+)
+from tests.conftest import test_settings as settings_for
+from tests.factories import make_customer, make_product, make_user
+
+pytestmark = pytest.mark.postgres
+START = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@dataclasses.dataclass
+class World:
+    engine: AsyncEngine
+    driver: Database
+    sessions: Database
+    driver_client: httpx.AsyncClient
+    session_client: httpx.AsyncClient
+    tokens: dict[str, str]
+
+
+async def _seed(database: Database) -> dict[str, str]:
+    """Products, customers and audit events with awkward values; users and their tokens."""
+    system = Principal.system()
+    tokens: dict[str, str] = {}
+    async with transaction(database.sessionmaker) as session:
+        for n in range(37):
+            await make_product(
+                session,
+                sku=f"{'OAK' if n % 3 else 'ELM'}-{n:04d}",
+                name=f"{'Oak' if n % 2 else 'Walnut'} desk {n} «ü»",
+                price=Decimal(n * 7 % 50) + Decimal("0.05") * (n % 3),
+                stock=n % 9,
+                is_active=n % 5 != 0,
+                created_at=START + timedelta(minutes=n, microseconds=n * 1013),
+            )
+        for n in range(23):
+            await make_customer(session, company=None if n % 4 else f"Firma {n}")
+        session.add_all(
+            AuditEvent(
+                channel="api" if n % 2 else "admin",
+                action="probe.seen",
+                resource_type="product",
+                resource_id=str(n),
+                changes={"stock": [n, n + 1], "note": ["∅", 'naïve "quoted"']},
+            )
+            for n in range(15)
+        )
+        admin = await make_user(session, role="admin")
+        viewer = await make_user(session, role="viewer")
+        inactive = await make_user(session, role="admin", is_active=False)
+        for name, owner, scopes in [
+            ("admin", admin, ()),
+            ("viewer", viewer, ()),
+            ("scoped", admin, ("customers:read",)),
+            ("inactive", inactive, ()),
+            ("revoked", admin, ()),
+        ]:
+            row, tokens[name] = await create_token(session, system, owner, name=name, scopes=scopes)
+            if name == "revoked":
+                row.revoked_at = START
+        tokens["admin_email"] = admin.email
+    return tokens
+
+
+@pytest.fixture(scope="module")
+async def world() -> AsyncIterator[World]:
+    server = postgres_server_url()
+    if server is None:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    name = f"bo_driver_{uuid.uuid4().hex[:10]}"
+    url = await create_postgres_database(server, name)
+    engine = create_engine(settings_for(url))
+    try:
+        await upgrade_engine(engine)
+        driver = Database.from_engine(engine)
+        sessions = dataclasses.replace(driver, driver_reads=False)
+        assert driver.driver_reads and not sessions.driver_reads
+        tokens = await _seed(sessions)
+        clients = [
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(
+                    app=create_app(settings_for(url), database), raise_app_exceptions=False
+                ),
+                base_url="http://testserver",
+            )
+            for database in (driver, sessions)
+        ]
+        yield World(engine, driver, sessions, clients[0], clients[1], tokens)
+        for client in clients:
+            await client.aclose()
+    finally:
+        await engine.dispose()
+        await drop_postgres_database(server, name)
+
+
+LIST_URLS = [
+    "/api/v1/products",
+    "/api/v1/products?limit=7",
+    "/api/v1/products?sort=-price&limit=5",
+    "/api/v1/products?sort=created_at&include_total=true&limit=4",
+    "/api/v1/products?q=oak&include_total=yes",
+    "/api/v1/products?q=elm-00",
+    "/api/v1/products?is_active=false&price_gte=10.5&stock_lte=4",
+    "/api/v1/products?sort=name&created_at_gte=2026-03-01T09:40:00Z",
+    "/api/v1/products?q=%C3%BC",
+    "/api/v1/customers?limit=6&include_total=1",
+    "/api/v1/customers?sort=-name",
+    "/api/v1/audit-events?limit=4",
+    "/api/v1/audit-events?channel=api&include_total=true",
+]
+
+
+async def _walk(client: httpx.AsyncClient, url: str, token: str) -> list[tuple[int, bytes]]:
+    """Every page of `url`, following next_cursor: (status, body) of each."""
+    pages = []
+    while True:
+        response = await client.get(url, headers=bearer(token))
+        pages.append((response.status_code, response.content))
+        cursor = response.json().get("next_cursor") if response.status_code == 200 else None
+        if not cursor or len(pages) > 40:
+            return pages
+        url = str(httpx.URL(url).copy_merge_params({"cursor": cursor}))
+
+
+@pytest.mark.parametrize("url", LIST_URLS)
+async def test_lists_read_on_the_driver_are_the_same_bytes_as_through_sessions(
+    world: World, url: str
+) -> None:
+    token = world.tokens["admin"]
+
+    on_driver = await _walk(world.driver_client, url, token)
+    through_sessions = await _walk(world.session_client, url, token)
+
+    assert [status for status, _ in on_driver] == [200] * len(on_driver)
+    assert on_driver == through_sessions
+    assert any(b'"items":[{' in body for _, body in on_driver)
+
+
+@pytest.mark.parametrize(
+    ("token", "url", "status"),
+    [
+        ("viewer", "/api/v1/products", 200),
+        ("viewer", "/api/v1/audit-events", 403),
+        ("scoped", "/api/v1/customers", 200),
+        ("scoped", "/api/v1/products", 403),
+        ("inactive", "/api/v1/products", 401),
+        ("revoked", "/api/v1/products", 401),
+        ("unknown", "/api/v1/products", 401),
+    ],
+)
+async def test_refusals_are_the_same_on_both_paths(
+    world: World, token: str, url: str, status: int
+) -> None:
+    plaintext = world.tokens.get(token, "bo_" + "x" * 43)
+    responses = [
+        await client.get(url, headers=bearer(plaintext))
+        for client in (world.driver_client, world.session_client)
+    ]
+
+    assert [r.status_code for r in responses] == [status, status]
+    if status != 200:
+        assert responses[0].json()["title"] == responses[1].json()["title"]
+        assert responses[0].headers["content-type"] == "application/problem+json"
+
+
+async def test_a_bad_query_parameter_is_a_422_before_any_statement(world: World) -> None:
+    seen: list[str] = []
+    world.driver.statement_observers.append(lambda sql, _args: seen.append(sql))
+    try:
+        response = await world.driver_client.get(
+            "/api/v1/products?limit=0", headers=bearer(world.tokens["admin"])
+        )
+    finally:
+        world.driver.statement_observers.clear()
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"] == ["query", "limit"]
+
+
+async def test_an_oauth_access_token_works_on_the_driver_path(world: World) -> None:
+    token = await access_token(world.session_client, world.tokens["admin_email"])
+
+    response = await world.driver_client.get("/api/v1/products?limit=2", headers=bearer(token))
+
+    assert response.status_code == 200, response.text
+    assert len(response.json()["items"]) == 2
+
+
+async def test_a_page_sends_two_statements_on_the_driver_and_none_through_sqlalchemy(
+    world: World,
+) -> None:
+    token = world.tokens["admin"]
+    await world.driver_client.get("/api/v1/products", headers=bearer(token))  # stamps use
+    on_driver: list[str] = []
+    through_sqlalchemy: list[str] = []
+    world.driver.statement_observers.append(lambda sql, _args: on_driver.append(sql))
+    listener = lambda *args: through_sqlalchemy.append(args[2])  # noqa: E731
+    event.listen(world.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        response = await world.driver_client.get("/api/v1/products", headers=bearer(token))
+    finally:
+        event.remove(world.engine.sync_engine, "before_cursor_execute", listener)
+        world.driver.statement_observers.clear()
+
+    assert response.status_code == 200
+    assert len(on_driver) == 2, on_driver
+    assert "api_tokens.token_hash = $1" in on_driver[0]
+    assert "FROM products" in on_driver[1]
+    assert through_sqlalchemy == []
+
+
+async def test_the_first_use_of_a_token_is_stamped_and_committed(world: World) -> None:
+    async with transaction(world.sessions.sessionmaker) as session:
+        _, plaintext = await create_token(
+            session, Principal.system(), await make_user(session), name="fresh"
+        )
+    response = await world.driver_client.get("/api/v1/products?limit=1", headers=bearer(plaintext))
+    assert response.status_code == 200
+
+    async with world.sessions.sessionmaker() as session:
+        token = (
+            await session.execute(select(ApiToken).where(ApiToken.name == "fresh"))
+        ).scalar_one()
+    assert token.last_used_at is not None
+    assert datetime.now(UTC) - token.last_used_at < timedelta(minutes=1)
+    assert token.updated_at == token.last_used_at
+
+
+async def test_a_lost_connection_is_invalidated_and_the_next_request_gets_a_new_one(
+    world: World,
+) -> None:
+    statement = select(Product.__table__.c.id).limit(bindparam("n"))
+    async with world.driver.reader() as reader:
+        assert isinstance(reader, DriverReader)
+        pid = reader.driver.get_server_pid()
+        async with world.sessions.reader() as other:
+            await other.rows(select(literal_column(f"pg_terminate_backend({pid})")), {})
+        with pytest.raises(DBAPIError) as raised:
+            await reader.rows(statement, {"n": 1})
+    assert raised.value.connection_invalidated
+    # For a while every checkout is pinged, so other dead connections are not handed out.
+    assert _ping_policies[world.engine.sync_engine].suspect_until > time.monotonic()
+
+    async with world.driver.reader() as reader:
+        assert isinstance(reader, DriverReader)
+        assert reader.driver.get_server_pid() != pid
+        assert len(await reader.rows(statement, {"n": 2})) == 2
+
+
+async def test_a_statement_error_keeps_the_connection_and_is_sqlalchemys_error(
+    world: World,
+) -> None:
+    async with world.driver.reader() as reader:
+        assert isinstance(reader, DriverReader)
+        with pytest.raises(DBAPIError) as raised:
+            await reader.rows(select(literal_column("1/0")), {})
+        assert not raised.value.connection_invalidated
+        assert "division by zero" in str(raised.value.orig)
+        assert list(await reader.rows(select(literal(5)), {})) == [(5,)]
+
+
+async def test_sqlalchemy_type_processing_applies_on_the_driver(world: World) -> None:
+    as_float = select(cast(literal(Decimal("1.25")), Numeric(10, 2, asdecimal=False)))
+    async with world.driver.reader() as reader:
+        rows = await reader.rows(as_float, {})
+
+    assert rows == [(1.25,)] and isinstance(rows[0][0], float)
+
+
+def test_statements_that_need_sqlalchemys_execution_are_refused(world: World) -> None:
+    dialect = world.engine.dialect
+    expanding = select(Product.__table__.c.id).where(
+        Product.__table__.c.id.in_(bindparam("ids", expanding=True))
+    )
+    with_onupdate_default = update(Product.__table__).values(stock=1)
+
+    for statement in (expanding, with_onupdate_default):
+        with pytest.raises(ValueError, match="execution-time values"):
+            driver_statement(statement, dialect)
+
+
+def test_a_lean_endpoint_with_other_parameters_is_refused_at_start_up() -> None:
+    router = APIRouter(route_class=ProblemRoute)
+
+    with pytest.raises(TypeError, match="lean endpoint"):
+
+        @router.get("/things")
+        @lean
+        async def list_things(
+            request: Request,
+            rows: ReaderDep,
+            _: Annotated[Principal, Depends(require("products:read"))],
+            limit: int = 1,
+        ) -> Response:
+            return Response()

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
 from app.api.conditional import etag_for, is_not_modified
+from app.api.row_json import RowsEncoder, rows_encoder
 from app.db_reads import Reader
 from app.errors import ValidationFailed
 from app.listing import (
@@ -109,16 +110,12 @@ async def rows_page_response(
 ) -> Response:
     """A page of a flat resource, whose read schema is its columns, as JSON.
 
-    Read as Core rows and serialized straight from them by pydantic-core: no ORM
+    Read as Core rows and serialized straight from them (app/api/row_json.py): no ORM
     instances, no per-row validation.
     """
     query = list_query(request, spec)
     page = await fetch_rows_page(reader, spec, query, cursor_codec(request), _columns(spec, schema))
-    names = tuple(schema.model_fields)  # the selected columns, in this order
-    items = _row_list_adapter(schema).dump_json(
-        [dict(zip(names, row, strict=True)) for row in page.items]
-    )
-    return _page_json(items, page)
+    return _page_json(_rows_json(schema)(page.items), page)
 
 
 async def page_response(
@@ -147,6 +144,17 @@ def _page_json(items: bytes, page: ListPage) -> Response:
 @lru_cache(maxsize=64)
 def _list_adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
     return TypeAdapter(list[schema])  # type: ignore[valid-type]
+
+
+@lru_cache(maxsize=64)
+def _rows_json(schema: type[BaseModel]) -> RowsEncoder:
+    """JSON for rows in `schema`'s field order (the selected columns' order)."""
+    encoder = rows_encoder(schema)
+    if encoder is not None:
+        return encoder
+    names = tuple(schema.model_fields)
+    adapter = _row_list_adapter(schema)
+    return lambda rows: adapter.dump_json([dict(zip(names, row, strict=True)) for row in rows])
 
 
 @lru_cache(maxsize=64)

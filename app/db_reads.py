@@ -13,6 +13,7 @@ transaction) goes through `SqlaReader`, a session or connection's `execute`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
@@ -134,6 +135,9 @@ class DriverReader:
         self._observe(prepared.sql, arguments)
         try:
             records = await self.driver.fetch(prepared.sql, *arguments)
+        except asyncio.CancelledError:
+            self._abandon()
+            raise
         except Exception as error:
             raise self._translate(error, prepared.sql, arguments) from error
         processors = _result_processors.get(prepared)
@@ -155,8 +159,17 @@ class DriverReader:
         self._observe(prepared.sql, arguments)
         try:
             await self.driver.execute(prepared.sql, *arguments)
+        except asyncio.CancelledError:
+            self._abandon()
+            raise
         except Exception as error:
             raise self._translate(error, prepared.sql, arguments) from error
+
+    def _abandon(self) -> None:
+        """A statement was cancelled mid-flight (the client went away, a timeout): the
+        connection may still be busy with it, so it is closed, not handed to the next
+        request."""
+        self.fairy.invalidate()
 
     def _observe(self, sql: str, arguments: Sequence[Any]) -> None:
         for observer in self.observers:

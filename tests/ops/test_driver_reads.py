@@ -8,6 +8,7 @@ sessions. Every list answer must be the same bytes, every refusal the same statu
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 import uuid
@@ -283,6 +284,32 @@ async def test_a_lost_connection_is_invalidated_and_the_next_request_gets_a_new_
         assert isinstance(reader, DriverReader)
         assert reader.driver.get_server_pid() != pid
         assert len(await reader.rows(statement, {"n": 2})) == 2
+
+
+async def test_a_cancelled_statement_closes_its_connection_instead_of_pooling_it(
+    world: World,
+) -> None:
+    started = asyncio.Event()
+
+    async def slow_read() -> None:
+        async with world.driver.reader() as reader:
+            assert isinstance(reader, DriverReader)
+            pids.append(reader.driver.get_server_pid())
+            started.set()
+            await reader.rows(select(literal_column("pg_sleep(5)")), {})
+
+    pids: list[int] = []
+    task = asyncio.create_task(slow_read())
+    await asyncio.wait_for(started.wait(), timeout=5)
+    await asyncio.sleep(0.1)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    async with world.driver.reader() as reader:
+        assert isinstance(reader, DriverReader)
+        assert reader.driver.get_server_pid() != pids[0]
+        assert list(await asyncio.wait_for(reader.rows(select(literal(1)), {}), 2)) == [(1,)]
 
 
 async def test_a_statement_error_keeps_the_connection_and_is_sqlalchemys_error(

@@ -112,7 +112,10 @@ async def count_rows(
             (await session.execute(select(func.count()).select_from(model))).scalar_one()
         ), False
     cap = FILTERED_COUNT_LIMIT
-    capped = filtered.with_only_columns(model.id).order_by(None).limit(cap + 1)
+    # In key order: the primary key walk reads the same first rows at any table size and
+    # through shared buffers (a seq scan of a big table goes through a small ring buffer
+    # and re-reads its pages from the OS on every view).
+    capped = filtered.with_only_columns(model.id).order_by(model.id).limit(cap + 1)
     found = int(
         (await session.execute(select(func.count()).select_from(capped.subquery()))).scalar_one()
     )

@@ -131,6 +131,12 @@ async def page_response(
     return _page_json(items, page)
 
 
+def validated_page_response(page: ListPage, schema: type[ReadT]) -> Response:
+    """A page whose items are dicts shaped for `schema`: validated by it, written by it."""
+    adapter = _list_adapter(schema)
+    return _page_json(adapter.dump_json(adapter.validate_python(page.items)), page)
+
+
 def _page_json(items: bytes, page: ListPage) -> Response:
     """`{"items", "next_cursor"[, "total"]}` around the items' JSON array."""
     tail: dict[str, Any] = {"next_cursor": page.next_cursor}

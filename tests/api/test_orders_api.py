@@ -26,7 +26,7 @@ from tests.api.order_helpers import (
     stock_of,
     with_if_match,
 )
-from tests.factories import make_product
+from tests.factories import make_customer, make_product
 
 # --- create and read ---------------------------------------------------------------------------
 
@@ -342,6 +342,51 @@ async def test_an_unknown_customer_is_422_naming_the_field(
 
     body = assert_problem(response, 422)
     assert [e["loc"] for e in body["errors"]] == [["body", "customer_id"]]
+
+
+async def test_every_listed_order_is_the_same_json_as_its_detail(
+    client: httpx.AsyncClient, session: AsyncSession, admin_caller: Caller, customer: Customer
+) -> None:
+    # The list reads Core rows, the detail ORM objects: one schema must make them agree.
+    products = [
+        await make_product(session, price=Decimal(price), name=f"Part «{n}»")
+        for n, price in enumerate(["0.05", "12.50", "9999.99"])
+    ]
+    other = await make_customer(session, name="Zed", company="")
+    orders = [
+        await create_order(client, admin_caller.headers, customer.id),
+        await create_order(
+            client,
+            admin_caller.headers,
+            other.id,
+            [(products[2].id, 3), (products[0].id, 7), (products[1].id, 1)],
+            notes="two\nlines",
+        ),
+        await create_order(client, admin_caller.headers, customer.id, [(products[1].id, 2)]),
+    ]
+    placed = await act(client, admin_caller.headers, orders[2]["id"], "place")
+    assert placed.status_code == 200, placed.text
+    first_id = min(order["id"] for order in orders)
+
+    listed = await client.get(
+        ORDERS, params={"id_gte": first_id, "limit": 2}, headers=admin_caller.headers
+    )
+    rest = await client.get(
+        ORDERS,
+        params={"id_gte": first_id, "limit": 2, "cursor": listed.json()["next_cursor"]},
+        headers=admin_caller.headers,
+    )
+
+    items = listed.json()["items"] + rest.json()["items"]
+    assert [item["id"] for item in items] == sorted((o["id"] for o in orders), reverse=True)
+    for item in items:
+        detail = await client.get(f"{ORDERS}/{item['id']}", headers=admin_caller.headers)
+        assert item == detail.json()
+    assert [line["product_id"] for line in items[1]["items"]] == [
+        products[2].id,
+        products[0].id,
+        products[1].id,
+    ]
 
 
 @pytest.mark.parametrize(

@@ -5,15 +5,22 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import select
 
 from app.api.conditional import check_if_match
-from app.api.deps import RowId, SessionDep, require
-from app.api.pages import Page, list_openapi, page_response, patch_values, row_response
+from app.api.deps import ReaderDep, RowId, SessionDep, require
+from app.api.pages import (
+    Page,
+    cursor_codec,
+    list_openapi,
+    list_query,
+    patch_values,
+    row_response,
+    validated_page_response,
+)
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
-from app.models import Order
-from app.orders import repository, service
+from app.orders import service
+from app.orders.listing import fetch_orders_page
 from app.orders.schemas import (
     OrderCreate,
     OrderItemCreate,
@@ -36,14 +43,11 @@ Deleter = Annotated[Principal, Depends(require("orders:delete"))]
     description=f"A keyset-paginated page of orders. {service.LIST_SPEC.describe()}.",
     openapi_extra=list_openapi(service.LIST_SPEC),
 )
-async def list_orders(
-    request: Request,
-    session: SessionDep,
-    _: Reader,
-) -> Response:
+async def list_orders(request: Request, rows: ReaderDep, _: Reader) -> Response:
     """List orders with their customer and items (three queries whatever the page size)."""
-    base = repository.with_details(select(Order))
-    return await page_response(request, session, service.LIST_SPEC, OrderRead, base)
+    query = list_query(request, service.LIST_SPEC)
+    page = await fetch_orders_page(rows, service.LIST_SPEC, query, cursor_codec(request))
+    return validated_page_response(page, OrderRead)
 
 
 @router.get("/{order_id}", response_model=OrderRead, responses=problems(304, 403, 404))

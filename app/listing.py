@@ -318,30 +318,17 @@ def _query_of_shape(shape: tuple[Any, ...]) -> ListQuery:
     )
 
 
-@lru_cache(maxsize=64)
-def _entity_select(spec: ListSpec) -> Select[Any]:
-    return select(spec.model)
-
-
 def columns_select(spec: ListSpec, names: Sequence[str]) -> Select[Any]:
     """A Core SELECT of some of the table's columns: rows are plain tuples, no ORM objects."""
     return select(*(spec.column(name) for name in names))
 
 
 async def fetch_page(
-    session: AsyncSession,
-    spec: ListSpec,
-    query: ListQuery,
-    codec: CursorCodec,
-    base: Select[Any] | None = None,
+    session: AsyncSession, spec: ListSpec, query: ListQuery, codec: CursorCodec, base: Select[Any]
 ) -> Page:
-    """One page of ORM instances: of the spec's model, or of the entity `base` selects
-    (an order with its items, with its loader options)."""
+    """One page of the ORM entity `base` selects (with its loader options)."""
     params = query.params()
-    if base is None:
-        statement = _page_statement(spec, query.shape, _entity_select(spec))
-    else:
-        statement = list_statement(spec, query, base).limit(bindparam("page_limit"))
+    statement = list_statement(spec, query, base).limit(bindparam("page_limit"))
     result = await session.execute(statement, params | {"page_limit": query.limit + 1})
     items: list[Any] = list(result.unique().scalars())
     next_cursor = None

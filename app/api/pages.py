@@ -123,7 +123,7 @@ async def page_response(
     session: AsyncSession,
     spec: ListSpec,
     schema: type[ReadT],
-    base: Select[Any] | None = None,
+    base: Select[Any],
 ) -> Response:
     """A page of ORM instances (of `base`, with its loader options) as JSON."""
     page = await fetch_page(session, spec, list_query(request, spec), cursor_codec(request), base)

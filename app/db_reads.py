@@ -104,7 +104,9 @@ def driver_statement(statement: ClauseElement, dialect: Dialect) -> DriverStatem
         compiled.string, names, processors, tuple(column.type for column in selected), values
     )
     if len(_compiled) >= COMPILED_LIMIT:
-        _compiled.clear()  # shapes evicted from their own caches are held here otherwise
+        # Shapes evicted from their own caches would be held here forever otherwise.
+        _compiled.clear()
+        _result_processors.clear()
     _compiled[key] = (statement, prepared)
     return prepared
 
@@ -139,7 +141,7 @@ class DriverReader:
             self._abandon()
             raise
         except Exception as error:
-            raise self._translate(error, prepared.sql, arguments) from error
+            raise self._translate(error, prepared.sql) from error
         processors = _result_processors.get(prepared)
         if processors is None:
             processors = await self._result_processors(prepared)
@@ -163,7 +165,7 @@ class DriverReader:
             self._abandon()
             raise
         except Exception as error:
-            raise self._translate(error, prepared.sql, arguments) from error
+            raise self._translate(error, prepared.sql) from error
 
     def _abandon(self) -> None:
         """A statement was cancelled mid-flight (the client went away, a timeout): the
@@ -187,7 +189,7 @@ class DriverReader:
         try:
             attributes = (await self.driver.prepare(prepared.sql)).get_attributes()
         except Exception as error:
-            raise self._translate(error, prepared.sql, ()) from error
+            raise self._translate(error, prepared.sql) from error
         processors = tuple(
             column_type.dialect_impl(self.dialect).result_processor(
                 self.dialect, attribute.type.oid
@@ -197,7 +199,7 @@ class DriverReader:
         _result_processors[prepared] = processors
         return processors
 
-    def _translate(self, error: Exception, sql: str, arguments: Sequence[Any]) -> Exception:
+    def _translate(self, error: Exception, sql: str) -> Exception:
         """The SQLAlchemy exception SQLAlchemy would raise for this driver error."""
         adapted = self.fairy.dbapi_connection
         try:

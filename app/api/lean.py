@@ -8,6 +8,9 @@ with dependency overrides and FastAPI's own handler all work as for any route. I
 handler (`lean_handler`, installed by ProblemRoute) resolves those three itself: one
 `Database.reader()` for the request (the asyncpg connection on PostgreSQL), the same
 `authenticate` and `ensure_permission` that `get_principal` and `require` call.
+
+The plan is read from the route's own dependencies: a router that holds lean routes must
+not add `dependencies=` of its own (this handler would not run them).
 """
 
 from __future__ import annotations

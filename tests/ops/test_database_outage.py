@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
+from app import db
 from app.db import Database
 from app.main import create_app
 from tests.conftest import test_settings as settings_for
@@ -27,6 +28,9 @@ class TcpProxy:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.writers: set[asyncio.StreamWriter] = set()
+        # Frozen: connections stay open but nothing gets through (a hung server, a network
+        # that drops packets), the outage no error reveals.
+        self.frozen = False
 
     async def start(self, port: int = 0) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", port)
@@ -50,6 +54,8 @@ class TcpProxy:
         async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
             with contextlib.suppress(Exception):
                 while data := await src.read(65536):
+                    if self.frozen:
+                        continue
                     dst.write(data)
                     await dst.drain()
             dst.close()
@@ -105,3 +111,26 @@ async def test_an_outage_is_503_within_5_seconds_and_service_resumes_by_itself(
         "/api/v1/customers", headers={"Authorization": "Bearer bo_" + "x" * 43}
     )
     assert unauthenticated.status_code == 401  # the database answered again
+
+
+async def test_a_database_that_stops_answering_is_503_within_5_seconds_and_recovers(
+    proxied_app: tuple[httpx.AsyncClient, TcpProxy], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client, proxy = proxied_app
+    unknown = {"Authorization": "Bearer bo_" + "x" * 43}
+    assert (await client.get("/api/v1/customers", headers=unknown)).status_code == 401
+    # Every checkout pings, as after any idle second: the pooled connection is asked first.
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 0.0)
+
+    proxy.frozen = True
+    for path in ("/api/v1/customers", "/api/v1/customers", "/readyz"):
+        started = time.monotonic()
+        # Bounded here too, so a request that never ends fails the test instead of hanging.
+        response = await asyncio.wait_for(client.get(path, headers=unknown), timeout=20)
+        assert response.status_code == 503, response.text
+        assert time.monotonic() - started < 5, path
+
+    proxy.frozen = False
+    recovered = await client.get("/api/v1/customers", headers=unknown)
+    assert recovered.status_code == 401  # the database answered again
+    assert (await client.get("/readyz")).status_code == 200

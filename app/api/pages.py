@@ -168,7 +168,8 @@ def _row_list_adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
     """A serializer for dicts shaped like `schema`: the same fields, types and serializers.
 
     pydantic-core writes the JSON from the row dicts directly (a TypedDict is serialized
-    without being validated), which is what makes the Core list path cheap.
+    without being validated). The fallback of `_rows_json`, and the reference that
+    tests/unit/test_row_json.py holds the orjson encoder to.
     """
     fields = {name: info.rebuild_annotation() for name, info in schema.model_fields.items()}
     row_type = TypedDict(f"{schema.__name__}Row", fields)  # type: ignore[misc]

@@ -59,14 +59,19 @@
     }
   }, true);
 
-  // Copy buttons (tokens shown once).
+  // Copy buttons (tokens shown once). They arrive disabled and are enabled here, once
+  // they work: a click while the page's scripts were still loading did nothing.
   document.querySelectorAll("[data-copy-target]").forEach(function (button) {
+    if (!navigator.clipboard) {
+      return;  // no clipboard API (an insecure origin): the token is selectable text
+    }
     button.addEventListener("click", function () {
       var target = document.getElementById(button.getAttribute("data-copy-target"));
-      if (target && navigator.clipboard) {
+      if (target) {
         navigator.clipboard.writeText(target.textContent.trim());
         button.textContent = "Copied";
       }
     });
+    button.disabled = false;
   });
 })();

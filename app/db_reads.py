@@ -203,6 +203,8 @@ class DriverReader:
         """The SQLAlchemy exception SQLAlchemy would raise for this driver error."""
         adapted = self.fairy.dbapi_connection
         try:
+            # SQLAlchemy's asyncpg adapter's own translation (a private method: an upgrade
+            # that moves it fails tests/ops/test_driver_reads.py, which checks the result).
             adapted._handle_exception(error)  # raises the DBAPI-level error
         except Exception as dbapi_error:
             error = dbapi_error

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,6 +200,8 @@ class Database:
     driver_reads: bool = False
     # See app.db_reads.StatementObserver.
     statement_observers: list[StatementObserver] = field(default_factory=list)
+    # Told of connection errors the driver path sees (the engine's ping policy).
+    on_connection_trouble: Callable[[], None] = field(default=lambda: None)
 
     def connection_slot(self) -> AbstractAsyncContextManager[Any]:
         """Wait, first come first served, for one of the pool's connections.
@@ -227,11 +229,10 @@ class Database:
                 return
             fairy = await self.engine.raw_connection()
             try:
-                policy = _ping_policies.get(self.engine.sync_engine)
                 yield DriverReader(
                     fairy,
                     self.engine.dialect,
-                    on_trouble=policy.suspect if policy else _no_policy,
+                    on_trouble=self.on_connection_trouble,
                     observers=self.statement_observers,
                 )
             finally:
@@ -248,13 +249,17 @@ class Database:
             # create_engine's PostgreSQL pool never overflows: its size is the number of
             # connections there are to wait for.
             gate = asyncio.Semaphore(pool.size())
-        return cls(
+        database = cls(
             engine=engine,
             sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             admin_sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             gate=gate,
             driver_reads=postgresql and engine.dialect.driver == "asyncpg",
         )
+        policy = _ping_policies.get(engine.sync_engine)
+        if policy is not None:  # engines not made by create_engine have none
+            database.on_connection_trouble = policy.suspect
+        return database
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
@@ -288,10 +293,6 @@ class _GateSlot:
 
     async def __aexit__(self, *_: object) -> None:
         self.gate.release()
-
-
-def _no_policy() -> None:
-    """Engines not made by create_engine have no ping policy to tell."""
 
 
 async def unit_of_work(

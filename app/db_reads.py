@@ -133,15 +133,7 @@ class DriverReader:
 
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row]:
         prepared = driver_statement(statement, self.dialect)  # type: ignore[arg-type]
-        arguments = prepared.arguments(params)
-        self._observe(prepared.sql, arguments)
-        try:
-            records = await self.driver.fetch(prepared.sql, *arguments)
-        except asyncio.CancelledError:
-            self._abandon()
-            raise
-        except Exception as error:
-            raise self._translate(error, prepared.sql) from error
+        records = await self._send(self.driver.fetch, prepared, params)
         processors = _result_processors.get(prepared)
         if processors is None:
             processors = await self._result_processors(prepared)
@@ -157,10 +149,17 @@ class DriverReader:
 
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> None:
         prepared = driver_statement(statement, self.dialect)  # type: ignore[arg-type]
+        await self._send(self.driver.execute, prepared, params)
+
+    async def _send(
+        self, method: Callable[..., Any], prepared: DriverStatement, params: Mapping[str, Any]
+    ) -> Any:
+        """`method` (fetch or execute) with the statement's arguments, errors translated."""
         arguments = prepared.arguments(params)
-        self._observe(prepared.sql, arguments)
+        for observer in self.observers:
+            observer(prepared.sql, arguments)
         try:
-            await self.driver.execute(prepared.sql, *arguments)
+            return await method(prepared.sql, *arguments)
         except asyncio.CancelledError:
             self._abandon()
             raise
@@ -172,10 +171,6 @@ class DriverReader:
         connection may still be busy with it, so it is closed, not handed to the next
         request."""
         self.fairy.invalidate()
-
-    def _observe(self, sql: str, arguments: Sequence[Any]) -> None:
-        for observer in self.observers:
-            observer(sql, arguments)
 
     async def _result_processors(
         self, prepared: DriverStatement

@@ -355,12 +355,18 @@ async def fetch_rows_page(
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        names = list(columns.selected_columns.keys())
         last = rows[-1]
-        position = last[names.index(query.sort)]
-        next_cursor = codec.encode(query.sort_key, position, last[names.index("id")])
+        positions = _column_positions(columns)
+        next_cursor = codec.encode(
+            query.sort_key, last[positions[query.sort]], last[positions["id"]]
+        )
     total = await _total(reader, spec, query, params)
     return Page(items=rows, next_cursor=next_cursor, total=total)
+
+
+@lru_cache(maxsize=64)
+def _column_positions(columns: Select[Any]) -> dict[str, int]:
+    return {name: index for index, name in enumerate(columns.selected_columns.keys())}
 
 
 async def _total(

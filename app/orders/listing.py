@@ -15,29 +15,20 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select
 
 from app.cursors import CursorCodec
+from app.customers.schemas import CustomerBrief
 from app.db_reads import Reader
 from app.listing import ListQuery, ListSpec, Page, fetch_rows_page
 from app.models import Customer, Order, OrderItem, Product
+from app.orders.schemas import OrderRead
 
 _orders: Table = Order.__table__  # type: ignore[assignment]
 _customers: Table = Customer.__table__  # type: ignore[assignment]
 _items: Table = OrderItem.__table__  # type: ignore[assignment]
 _products: Table = Product.__table__  # type: ignore[assignment]
 
-ORDER_FIELDS = (
-    "id",
-    "number",
-    "customer_id",
-    "status",
-    "notes",
-    "total",
-    "placed_at",
-    "created_by_id",
-    "version",
-    "created_at",
-    "updated_at",
-)
-CUSTOMER_FIELDS = ("id", "name", "email", "company")
+# The schema's own fields: the order's columns, then its customer's (nested in the JSON).
+ORDER_FIELDS = tuple(name for name in OrderRead.model_fields if name in _orders.c)
+CUSTOMER_FIELDS = tuple(CustomerBrief.model_fields)
 # Customer columns are labelled so they cannot be taken for the order's (`id`).
 _PAGE = select(
     *(_orders.c[name] for name in ORDER_FIELDS),

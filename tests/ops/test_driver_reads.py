@@ -202,7 +202,7 @@ async def test_refusals_are_the_same_on_both_paths(
         assert responses[0].headers["content-type"] == "application/problem+json"
 
 
-async def test_a_bad_query_parameter_is_a_422_before_any_statement(world: World) -> None:
+async def test_a_bad_query_parameter_is_a_422_before_the_page_query(world: World) -> None:
     seen: list[str] = []
     world.driver.statement_observers.append(lambda sql, _args: seen.append(sql))
     try:
@@ -214,6 +214,8 @@ async def test_a_bad_query_parameter_is_a_422_before_any_statement(world: World)
 
     assert response.status_code == 422
     assert response.json()["errors"][0]["loc"] == ["query", "limit"]
+    assert seen, "the token lookup runs first"
+    assert not [sql for sql in seen if "FROM products" in sql]
 
 
 async def test_an_oauth_access_token_works_on_the_driver_path(world: World) -> None:

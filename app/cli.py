@@ -132,7 +132,10 @@ def _check_database_url(settings: Settings) -> None:
 async def _probe(database: Database) -> str | None:
     """Connect once so an unreachable database is one clear line; returns the schema revision."""
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS), database.engine.connect() as connection:
+        async with (
+            asyncio.timeout(PROBE_TIMEOUT_SECONDS),
+            database.connect_read_only() as connection,
+        ):
             return await current_revision(connection)
     except Exception as exc:
         if database.engine.dialect.name == "sqlite":
@@ -225,7 +228,7 @@ def migrate() -> None:
 
 async def _upgrade(database: Database) -> str | None:
     await upgrade_engine(database.engine)
-    async with database.engine.connect() as connection:
+    async with database.connect_read_only() as connection:
         return await current_revision(connection)
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -67,22 +68,37 @@ def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
     return url, connect_args
 
 
+SQLITE_BUSY_TIMEOUT_MS = 5000
+# An execution option: a transaction on a connection carrying it only reads (see below).
+READ_ONLY_OPTION = "backoffice_read_only"
+
+
 def _enable_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # sqlite3 (under aiosqlite) BEGINs only before DML, so DDL ran outside the transaction
     # and a leading SAVEPOINT started its own, committed by RELEASE whatever the outer
     # transaction did. Take BEGIN away from the driver; _begin_sqlite_transaction emits it.
     dbapi_connection.isolation_level = None
     # SQLite ignores foreign keys unless asked on every connection; a busy timeout makes
-    # concurrent writers wait for the lock instead of failing at once.
+    # concurrent writers wait for the lock instead of failing at once. Write-ahead logging
+    # lets readers and the one writer proceed side by side (a reader never waits, and
+    # never holds up a writer's commit); it is a property of the file and sticks.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.close()
 
 
 def _begin_sqlite_transaction(connection: Connection) -> None:
     # SQLAlchemy's recipe for real transactions on SQLite (transactional DDL, savepoints).
-    connection.exec_driver_sql("BEGIN")
+    # IMMEDIATE takes the write lock at BEGIN, queueing behind another writer for up to
+    # the busy timeout. A deferred transaction that reads and then writes cannot queue:
+    # SQLite fails its write at once ("database is locked") rather than risk a deadlock,
+    # so two staff saving at the same moment got a 500. Transactions opened through
+    # `Database.read_session()` say they will not write and begin deferred (under WAL they
+    # neither wait nor block). Rails and Django (transaction_mode) settled on the same.
+    read_only = connection.get_execution_options().get(READ_ONLY_OPTION, False)
+    connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def _stamp_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -193,6 +209,8 @@ class Database:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     admin_sessionmaker: async_sessionmaker[AsyncSession]
+    # Sessions that only read (see read_session); None: `sessionmaker` serves them too.
+    read_sessionmaker: async_sessionmaker[AsyncSession] | None = None
     # Admits API requests to the pool in arrival order (see connection_slot); None: no gate.
     gate: asyncio.Semaphore | None = None
     # `reader()` sends statements on the asyncpg connection itself (PostgreSQL, outside
@@ -214,6 +232,19 @@ class Database:
         database), a request is answered 503 after CONNECT_TIMEOUT_SECONDS.
         """
         return _GateSlot(self.gate) if self.gate is not None else nullcontext()
+
+    def read_session(self) -> AsyncSession:
+        """A session for work that never writes (a long export, say).
+
+        On SQLite its transaction begins deferred, so it holds no write lock and, under
+        WAL, neither waits for writers nor delays them. A write through it may fail with
+        "database is locked"; the other backends treat it like any session.
+        """
+        return (self.read_sessionmaker or self.sessionmaker)()
+
+    def connect_read_only(self) -> AsyncConnection:
+        """A connection for statements that never write (probes): deferred on SQLite."""
+        return self.engine.execution_options(**{READ_ONLY_OPTION: True}).connect()
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[Reader]:
@@ -253,6 +284,9 @@ class Database:
             engine=engine,
             sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
             admin_sessionmaker=async_sessionmaker(engine, expire_on_commit=False),
+            read_sessionmaker=async_sessionmaker(
+                engine.execution_options(**{READ_ONLY_OPTION: True}), expire_on_commit=False
+            ),
             gate=gate,
             driver_reads=postgresql and engine.dialect.driver == "asyncpg",
         )

@@ -218,11 +218,7 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> Response
                 "A value is out of range or contains characters that cannot be stored."
             ),
         )
-    if (
-        isinstance(exc, DBAPIError)
-        and not exc.connection_invalidated
-        and not _is_connect_error(exc)
-    ):
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_unavailable(exc):
         logger.exception("database error", exc_info=exc)
         return _render(request, AppError("An unexpected error occurred."))
     logger.error("database unavailable: %s", type(exc.__cause__ or exc).__name__)
@@ -232,10 +228,24 @@ async def _on_database_unavailable(request: Request, exc: Exception) -> Response
     )
 
 
-def _is_connect_error(exc: DBAPIError) -> bool:
+# Driver errors naming these are the database's state, not the request's fault: 503.
+# "database is locked" is SQLite's write lock still taken when the busy timeout ran out.
+UNAVAILABLE_MARKERS = (
+    "connect",
+    "connection",
+    "timeout",
+    "closed",
+    "terminat",
+    "refused",
+    "shutdown",
+    "database is locked",
+)
+
+
+def _is_unavailable(exc: DBAPIError) -> bool:
+    """The database could not be reached, or (SQLite) its write lock stayed busy too long."""
     text = f"{type(exc.orig).__name__} {exc.orig}".lower()
-    markers = ("connect", "connection", "timeout", "closed", "terminat", "refused", "shutdown")
-    return any(marker in text for marker in markers)
+    return any(marker in text for marker in UNAVAILABLE_MARKERS)
 
 
 def install_error_handlers(app: FastAPI) -> None:

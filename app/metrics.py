@@ -115,7 +115,7 @@ async def metrics_endpoint(request: Request) -> Response:
     if hasattr(pool, "checkedout"):
         metrics.pool_checked_out.set(pool.checkedout())
         metrics.pool_size.set(pool.size())
-    async with database.sessionmaker() as session:
+    async with database.read_session() as session:
         counts = dict(
             (
                 await session.execute(

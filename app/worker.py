@@ -43,7 +43,13 @@ class Worker:
         async def one(job_index: int) -> None:
             job = jobs[job_index]
             attempt = await send(client, job, self.settings)
-            status = await record(self.database, job, attempt, self.settings)
+            try:
+                status = await record(self.database, job, attempt, self.settings)
+            except Exception:
+                # This job's problem only: the rest of the batch is still recorded, and
+                # this delivery stays leased, so it is sent again once the lease ends.
+                logger.exception("recording delivery %s failed", job.delivery_id)
+                return
             logger.info(
                 "webhook %s to endpoint %s: %s (%s)",
                 job.event_type,

@@ -42,7 +42,7 @@ class AccountView(BaseView):
 
     async def _render(self, request: Request, new_token: str | None) -> Response:
         principal = require_principal(request)
-        async with self.database.sessionmaker() as session:
+        async with self.database.read_session() as session:
             user = await repository.get_user_with_roles(session, principal.user_id or 0)
             tokens = await repository.list_api_tokens(session, principal.user_id or 0)
             live = await repository.list_active_staff_sessions(

@@ -93,7 +93,7 @@ class BackofficeAdmin(Admin):
     @login_required
     async def index(self, request: Request) -> Response:
         """The dashboard: counts, recent orders, low stock, 30 days of orders and revenue."""
-        async with self.database.sessionmaker() as session:
+        async with self.database.read_session() as session:
             context = await dashboard_context(session)
         return await self.templates.TemplateResponse(request, "sqladmin/index.html", context)
 

@@ -32,7 +32,7 @@ async def readyz(database: DatabaseDep) -> JSONResponse:
     head = head_revision()
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
-            async with database.engine.connect() as connection:
+            async with database.connect_read_only() as connection:
                 current = await current_revision(connection)
     except Exception as exc:  # any failure to reach the database means "not ready"
         logger.warning("readiness check failed: %s", type(exc).__name__)

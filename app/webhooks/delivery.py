@@ -175,6 +175,11 @@ async def record(database: Database, job: Job, attempt: Attempt, settings: Setti
     """
     now = utcnow()
     async with transaction(database.sessionmaker) as session:
+        # The endpoint's failure streak is shared by every delivery to it, and a worker
+        # records a whole batch at once: lock the endpoint so those records queue instead
+        # of racing (the loser's versioned UPDATE would fail and its attempt be lost).
+        # Endpoint before delivery: the order in which deleting an endpoint locks them.
+        endpoint = await session.get(WebhookEndpoint, job.endpoint_id, with_for_update=True)
         delivery = (
             (
                 await session.execute(
@@ -188,7 +193,6 @@ async def record(database: Database, job: Job, attempt: Attempt, settings: Setti
         )
         if delivery is None or delivery.status != "pending":
             return delivery.status if delivery else "gone"
-        endpoint = await session.get(WebhookEndpoint, job.endpoint_id)
         delivery.attempts = [*delivery.attempts, attempt.as_dict()]
         delivery.attempt_count += 1
         delivery.last_status_code = attempt.status_code

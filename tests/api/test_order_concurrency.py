@@ -1,9 +1,9 @@
-"""Orders under real concurrency on PostgreSQL (SPEC §6, §7): stock never oversold, one winner
-per If-Match, unique order numbers.
+"""Orders under real concurrency (SPEC §6, §7): stock never oversold, one winner per If-Match,
+unique order numbers; and no request answered 500 for having met another.
 
 These need requests that overlap in separate transactions, so they run against a throwaway
-database whose changes are committed, not against the rolled-back test transaction. SQLite
-serializes writers and has no row locks to test, so the module is PostgreSQL-only.
+database whose changes are committed, not against the rolled-back test transaction: a
+PostgreSQL database (row locks) and a SQLite file (one writer at a time, queued at BEGIN).
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ from tests.conftest import (
 from tests.conftest import test_settings as settings_for
 from tests.factories import make_customer, make_order, make_product, make_user
 
-pytestmark = pytest.mark.postgres
 CONCURRENT_ORDERS = 50
 STOCK = 10
 # Races are won by timing: a few rounds make a lucky pass unlikely.
@@ -50,13 +49,31 @@ class LiveApp:
     database: Database
 
 
-@pytest.fixture(scope="module")
-async def live() -> AsyncIterator[LiveApp]:
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
+)
+async def live(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LiveApp]:
+    if request.param == "sqlite":
+        path = tmp_path_factory.mktemp("concurrency") / "live.db"
+        async for live_app in _live_app(f"sqlite+aiosqlite:///{path}"):
+            yield live_app
+        return
     server = postgres_server_url()
     if server is None:
         pytest.skip(NO_POSTGRES_REASON)
     name = f"bo_concurrency_{uuid.uuid4().hex[:10]}"
     url = await create_postgres_database(server, name)
+    try:
+        async for live_app in _live_app(url):
+            yield live_app
+    finally:
+        await drop_postgres_database(server, name)
+
+
+async def _live_app(url: str) -> AsyncIterator[LiveApp]:
     settings = settings_for(url, db_pool_size=20, db_max_overflow=40)
     engine = create_engine(settings)
     try:
@@ -65,7 +82,6 @@ async def live() -> AsyncIterator[LiveApp]:
         yield LiveApp(create_app(settings, database), database)
     finally:
         await engine.dispose()
-        await drop_postgres_database(server, name)
 
 
 @pytest.fixture

@@ -57,14 +57,34 @@ def worker_process(url: str, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             process.wait(timeout=10)
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Poll `check` every 50 ms until it holds; fail naming `what` after STARTUP_SECONDS."""
+async def eventually(
+    check: Callable[[], Awaitable[bool]],
+    what: str,
+    explain: Callable[[], Awaitable[str]] | None = None,
+) -> None:
+    """Poll `check` every 50 ms until it holds; fail naming `what` after STARTUP_SECONDS.
+
+    `explain` adds what the test knows of the state at the timeout to the failure.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + STARTUP_SECONDS
     while not await check():
         if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            details = await explain() if explain else ""
+            pytest.fail(f"timed out waiting for {what}\n{details}")
         await asyncio.sleep(0.05)
+
+
+async def outbox_and_logs(db: CommittedDatabase, logs: list[Path]) -> str:
+    """The deliveries not yet succeeded, with their errors, and each worker's log."""
+    lines = [
+        f"delivery {d.id} evt_{d.event_id}: {d.status}, {d.attempt_count} attempts, "
+        f"locked until {d.locked_until}, last error {d.last_error!r}"
+        for d in await deliveries(db.database)
+        if d.status != "succeeded"
+    ]
+    lines += [f"--- {log.name}\n{log.read_text()}" for log in logs if log.exists()]
+    return "\n".join(lines)
 
 
 async def test_a_delivery_claimed_by_a_killed_worker_is_sent_after_its_lease_expires(
@@ -134,7 +154,7 @@ async def test_two_workers_never_send_the_same_delivery_at_the_same_time(
                 rows = await deliveries(db.database)
                 return len(rows) == 30 and all(d.status == "succeeded" for d in rows)
 
-            await eventually(all_delivered, "30 deliveries")
+            await eventually(all_delivered, "30 deliveries", lambda: outbox_and_logs(db, logs))
             a.send_signal(signal.SIGTERM)
             b.send_signal(signal.SIGTERM)
             assert (a.wait(timeout=10), b.wait(timeout=10)) == (0, 0)

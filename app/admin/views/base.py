@@ -78,7 +78,7 @@ class KeysetListMixin:
         ordering = _ordering(view, request)
         codec = CursorCodec(view._admin_ref.settings.secret_key)
         params = dict(request.query_params)
-        async with view.database.sessionmaker() as session:
+        async with view.database.read_session() as session:
             try:
                 rows, more, reverse = await keyset_page(
                     session, statement, ordering, page_size, params, codec

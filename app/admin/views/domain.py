@@ -202,7 +202,7 @@ class OrderView(ServiceModelView, model=Order):
         await orders.delete_order(session, principal, obj)
 
     async def details_context(self, request: Request) -> dict[str, Any]:
-        async with self.database.sessionmaker() as session:
+        async with self.database.read_session() as session:
             order = await orders.get_order(session, int(request.path_params["pk"]))
             return {"order": order, "items": list(order.items), "OrderStatus": OrderStatus}
 
@@ -249,7 +249,7 @@ class OrderView(ServiceModelView, model=Order):
             .order_by(Product.sku)
             .limit(20)
         )
-        async with self.database.sessionmaker() as session:
+        async with self.database.read_session() as session:
             found = (await session.execute(statement)).scalars().all()
         return JSONResponse(
             {

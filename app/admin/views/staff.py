@@ -57,7 +57,7 @@ class UserView(ServiceModelView, model=User):
     form_edit_rules: ClassVar[list[str]] = ["email", "full_name", "roles", "is_active", "version"]
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
-        async with self.database.sessionmaker() as session:
+        async with self.database.read_session() as session:
             names = list((await session.execute(select(Role.name).order_by(Role.name))).scalars())
 
         class UserForm(Form):
@@ -243,7 +243,7 @@ class _OwnedRowsView(ServiceModelView):
     @action(name="revoke", label="Revoke", confirmation_message="Revoke the selected rows?")
     async def revoke(self, request: Request) -> Response:
         pks = selected_pks(request)
-        async with self.database.sessionmaker() as session:
+        async with self.database.read_session() as session:
             rows = [await self.load(session, int(pk)) for pk in pks]
         if any(r is None or not self.has_permission(request, "action:revoke", r) for r in rows):
             # Like a direct delete of a hidden row: refused, and nothing is revoked.

@@ -38,7 +38,8 @@ async def _csv_rows(database: Database, query: ListQuery) -> AsyncIterator[bytes
         yield_per=STREAM_BATCH
     )
     # Its own session: the request's unit of work has ended before streaming starts.
-    async with database.sessionmaker() as session:
+    # A read-only one: a long export must not hold SQLite's write lock.
+    async with database.read_session() as session:
         result = await session.stream(statement, query.params())
         async for partition in result.partitions():
             for sku, name, description, price, stock, reorder_level, is_active in partition:

@@ -23,7 +23,7 @@ from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
 from app.settings import Settings
 from app.webhooks.signing import sign
-from app.webhooks.urls import UnsafeTarget, check_resolved
+from app.webhooks.urls import Target, UnsafeTarget, resolve_targets
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(seconds=60)  # well above the 10 s send timeout
@@ -136,31 +136,48 @@ async def send(client: httpx.AsyncClient, job: Job, settings: Settings) -> Attem
         "Backoffice-Signature": sign(job.secret, timestamp, job.body),
     }
     try:
-        await check_resolved(job.url, allow_private=settings.webhooks_allow_private)
-        async with client.stream(
-            "POST",
-            job.url,
-            content=job.body,
-            headers=headers,
-            follow_redirects=False,
-            timeout=SEND_TIMEOUT_SECONDS,
-        ) as response:
-            excerpt = b""
-            async for chunk in response.aiter_bytes():
-                excerpt += chunk
-                if len(excerpt) >= EXCERPT_BYTES:
-                    break
-            return Attempt(
-                at,
-                response.status_code,
-                _ms(started),
-                "",
-                excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"),
-            )
+        targets = await resolve_targets(job.url, allow_private=settings.webhooks_allow_private)
+        for target in targets[:-1]:
+            try:
+                return await _post(client, target, job.body, headers, at, started)
+            except httpx.ConnectError:
+                continue  # the host's next address
+        return await _post(client, targets[-1], job.body, headers, at, started)
     except UnsafeTarget as exc:
         return Attempt(at, None, _ms(started), f"refused: {exc}", "")
     except httpx.HTTPError as exc:
         return Attempt(at, None, _ms(started), f"{type(exc).__name__}: {exc}"[:300], "")
+
+
+async def _post(
+    client: httpx.AsyncClient,
+    target: Target,
+    body: bytes,
+    headers: dict[str, str],
+    at: datetime,
+    started: float,
+) -> Attempt:
+    async with client.stream(
+        "POST",
+        target.url,
+        content=body,
+        headers=headers | target.headers,
+        extensions=target.extensions,
+        follow_redirects=False,
+        timeout=SEND_TIMEOUT_SECONDS,
+    ) as response:
+        excerpt = b""
+        async for chunk in response.aiter_bytes():
+            excerpt += chunk
+            if len(excerpt) >= EXCERPT_BYTES:
+                break
+        return Attempt(
+            at,
+            response.status_code,
+            _ms(started),
+            "",
+            excerpt[:EXCERPT_BYTES].decode("utf-8", "replace"),
+        )
 
 
 def _ms(started: float) -> int:

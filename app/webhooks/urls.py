@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
+
+import httpx
 
 from app.errors import ValidationFailed
 
 MAX_URL_LENGTH = 2048
+# Addresses of one host tried in turn when connecting fails (each within the send timeout).
+MAX_ADDRESSES = 3
 
 
 class UnsafeTarget(Exception):
@@ -60,19 +66,45 @@ def check_url_shape(url: str, *, require_https: bool, allow_private: bool) -> st
     return url
 
 
-async def check_resolved(url: str, *, allow_private: bool) -> None:
-    """Resolve the host now and refuse if any address is private (checked at send time,
-    so a DNS answer that changes after registration cannot reach the network inside)."""
-    if allow_private:
-        return
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+@dataclass(frozen=True)
+class Target:
+    """One address to send a delivery to: the URL aimed at it, and the host it stands for."""
+
+    url: str
+    headers: dict[str, str]  # Host: the name the receiver expects
+    extensions: dict[str, Any]  # sni_hostname: TLS's server name and certificate check
+
+
+async def resolve_targets(url: str, *, allow_private: bool) -> list[Target]:
+    """Resolve the host once and aim the request at the addresses found, in order.
+
+    Refuses (UnsafeTarget) when any address is private, unless private targets are
+    allowed. Checked at send time, so a DNS answer that changes after registration cannot
+    reach the network inside; and the request connects to the addresses checked, not to
+    the name again, so a name answering a public address to the check and a private one to
+    the connect (DNS rebinding) cannot either. The Host header and TLS's server name stay
+    the original host's, so virtual hosts and certificate checks work as before.
+    """
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        raise UnsafeTarget(f"not a usable URL: {exc}") from None
+    host = parsed.raw_host.decode("ascii")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise UnsafeTarget(f"cannot resolve {host}: {exc.strerror or exc}") from None
-    for info in infos:
-        address = str(info[4][0])
-        if _forbidden_address(address):
-            raise UnsafeTarget(f"{host} resolves to a private address ({address})")
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in infos))
+    if not addresses:
+        raise UnsafeTarget(f"cannot resolve {host}: no addresses")
+    if not allow_private:
+        for address in addresses:
+            if _forbidden_address(address):
+                raise UnsafeTarget(f"{host} resolves to a private address ({address})")
+    extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
+    headers = {"Host": parsed.netloc.decode("ascii")}
+    return [
+        Target(str(parsed.copy_with(host=address)), headers, extensions)
+        for address in addresses[:MAX_ADDRESSES]
+    ]

@@ -1,0 +1,166 @@
+"""A delivery connects to the addresses its host resolved to when checked, not to whatever the
+name answers next (DNS rebinding), while the receiver still sees its own name: the Host
+header, and over TLS the server name and the certificate check."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import pytest
+import trustme
+
+import app.webhooks.delivery as delivery
+from app.models.base import utcnow
+from app.webhooks.delivery import Job, payload, send
+from app.webhooks.urls import resolve_targets
+from tests.conftest import test_settings as settings_for
+
+PUBLIC_ADDRESS = "93.184.215.14"  # a public address: the guard lets it through
+
+
+@dataclass
+class Seen:
+    """What a test server saw: Host headers and TLS server names."""
+
+    hosts: list[str] = field(default_factory=list)
+    server_names: list[str | None] = field(default_factory=list)
+
+
+@contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, Seen]]:
+    """A localhost server answering 200 to every POST, over TLS when given a context."""
+    seen = Seen()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            seen.hosts.append(self.headers.get("Host", ""))
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+
+        def remember(_socket: Any, server_name: str | None, _context: Any) -> None:
+            seen.server_names.append(server_name)
+
+        tls.sni_callback = remember
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def resolver(*answers: str) -> tuple[Any, list[str]]:
+    """A getaddrinfo answering each lookup with the next address (the last one repeats)."""
+    asked: list[str] = []
+
+    async def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        answer = answers[min(len(asked), len(answers) - 1)]
+        asked.append(str(host))
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
+
+    return getaddrinfo, asked
+
+
+def job_for(url: str) -> Job:
+    now = utcnow()
+    return Job(
+        delivery_id=1,
+        endpoint_id=1,
+        url=url,
+        secret="whsec_test",
+        event_id=1,
+        event_type="ping",
+        body=payload(1, "ping", now, {"message": "hello"}),
+    )
+
+
+async def test_a_name_rebound_to_loopback_after_the_check_is_not_reached(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The check sees a public address; a second lookup would answer loopback, where the
+    # receiver listens. The delivery must go to the address checked, never to loopback.
+    monkeypatch.setattr(delivery, "SEND_TIMEOUT_SECONDS", 1.0)
+    settings = settings_for("sqlite+aiosqlite://", webhooks_allow_private=False)
+    with serving() as (port, seen):
+        getaddrinfo, asked = resolver(PUBLIC_ADDRESS, "127.0.0.1")
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+        async with httpx.AsyncClient() as client:
+            attempt = await send(client, job_for(f"http://rebind.example:{port}/hook"), settings)
+        monkeypatch.undo()
+    assert seen.hosts == [], "the request reached loopback after the check"
+    assert asked == ["rebind.example"], "the name was resolved again after the check"
+    assert attempt.status_code is None and attempt.error, attempt
+
+
+async def test_https_to_a_pinned_address_keeps_the_hosts_name_and_certificate_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("hooks.example").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    authority.configure_trust(client_context)
+    # Loopback is where the test server is; the address is still pinned.
+    settings = settings_for("sqlite+aiosqlite://", webhooks_allow_private=True)
+    with serving(server_context) as (port, seen):
+        getaddrinfo, asked = resolver("127.0.0.1")
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+        async with httpx.AsyncClient(verify=client_context) as client:
+            trusted = await send(client, job_for(f"https://hooks.example:{port}/hook"), settings)
+            # Served with hooks.example's certificate, a name it is not for is refused.
+            wrong = await send(client, job_for(f"https://other.example:{port}/hook"), settings)
+        monkeypatch.undo()
+    assert trusted.status_code == 200, trusted
+    assert seen.hosts == [f"hooks.example:{port}"]
+    assert seen.server_names[0] == "hooks.example"
+    assert wrong.status_code is None and "CERTIFICATE_VERIFY_FAILED" in wrong.error, wrong
+    assert asked == ["hooks.example", "other.example"]
+
+
+async def test_the_next_address_is_tried_when_one_refuses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    settings = settings_for("sqlite+aiosqlite://", webhooks_allow_private=True)
+    with serving() as (port, seen):
+
+        async def three_addresses(host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+            # Nothing listens on 127.0.0.2 or .3 (refused at once); the server is on .1.
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+                for address in ("127.0.0.2", "127.0.0.1", "127.0.0.3")
+            ]
+
+        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", three_addresses)
+        async with httpx.AsyncClient() as client:
+            attempt = await send(client, job_for(f"http://three.example:{port}/hook"), settings)
+        monkeypatch.undo()
+    assert attempt.status_code == 200, attempt
+    assert seen.hosts == [f"three.example:{port}"]
+
+
+async def test_targets_are_the_checked_addresses_with_the_original_host() -> None:
+    [target] = await resolve_targets("https://127.0.0.1:8443/h?x=1", allow_private=True)
+    assert target.url == "https://127.0.0.1:8443/h?x=1"
+    assert target.headers == {"Host": "127.0.0.1:8443"}
+    assert target.extensions == {"sni_hostname": "127.0.0.1"}

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.principal import Principal
@@ -160,8 +161,17 @@ async def create_order(
     _recompute_total(order)
     session.add(order)
     await session.flush()
-    order.number = f"SO-{order.id:06d}"
-    await session.flush()
+    # The id is known only now. The number goes straight to the row and is marked as
+    # loaded: an ORM change here would be a second version, and every new order would
+    # start at version 2 (its ETag and the admin's edit form would say so).
+    number = f"SO-{order.id:06d}"
+    await session.execute(
+        update(Order)
+        .where(Order.id == order.id)
+        .values(number=number, updated_at=order.updated_at)
+        .execution_options(synchronize_session=False)
+    )
+    set_committed_value(order, "number", number)
     changes = audit.diff(None, _snapshot(order))
     changes["items"] = [
         None,

@@ -71,7 +71,7 @@ class Target:
     """One address to send a delivery to: the URL aimed at it, and the host it stands for."""
 
     url: str
-    headers: dict[str, str]  # Host: the name the receiver expects
+    headers: dict[str, str]  # Host: the name the receiver expects; Connection: close
     extensions: dict[str, Any]  # sni_hostname: TLS's server name and certificate check
 
 
@@ -103,7 +103,10 @@ async def resolve_targets(url: str, *, allow_private: bool) -> list[Target]:
             if _forbidden_address(address):
                 raise UnsafeTarget(f"{host} resolves to a private address ({address})")
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-    headers = {"Host": parsed.netloc.decode("ascii")}
+    # One connection per delivery: httpx pools connections by address, and a connection
+    # opened (and its certificate checked) for one name must never carry another name's
+    # request to the same address.
+    headers = {"Host": parsed.netloc.decode("ascii"), "Connection": "close"}
     return [
         Target(str(parsed.copy_with(host=address)), headers, extensions)
         for address in addresses[:MAX_ADDRESSES]

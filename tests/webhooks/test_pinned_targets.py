@@ -41,6 +41,8 @@ def serving(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, Seen]]:
     seen = Seen()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keeps connections open unless asked to close
+
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", "0")))
             seen.hosts.append(self.headers.get("Host", ""))
@@ -128,7 +130,8 @@ async def test_https_to_a_pinned_address_keeps_the_hosts_name_and_certificate_ch
         monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
         async with httpx.AsyncClient(verify=client_context) as client:
             trusted = await send(client, job_for(f"https://hooks.example:{port}/hook"), settings)
-            # Served with hooks.example's certificate, a name it is not for is refused.
+            # Served with hooks.example's certificate, a name it is not for is refused, even
+            # right after a connection to the same address was opened for hooks.example.
             wrong = await send(client, job_for(f"https://other.example:{port}/hook"), settings)
         monkeypatch.undo()
     assert trusted.status_code == 200, trusted
@@ -162,5 +165,5 @@ async def test_the_next_address_is_tried_when_one_refuses(
 async def test_targets_are_the_checked_addresses_with_the_original_host() -> None:
     [target] = await resolve_targets("https://127.0.0.1:8443/h?x=1", allow_private=True)
     assert target.url == "https://127.0.0.1:8443/h?x=1"
-    assert target.headers == {"Host": "127.0.0.1:8443"}
+    assert target.headers == {"Host": "127.0.0.1:8443", "Connection": "close"}
     assert target.extensions == {"sni_hostname": "127.0.0.1"}

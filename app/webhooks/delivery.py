@@ -157,6 +157,7 @@ async def _post(
     at: datetime,
     started: float,
 ) -> Attempt:
+    """POST to one address; the attempt as the receiver answered it."""
     async with client.stream(
         "POST",
         target.url,

@@ -45,7 +45,10 @@ async def login_with_password(
     """
     email = email.strip()[:320]
     password = password[:MAX_LENGTH]
-    user = await users_repository.get_by_email(session, email) if email else None
+    # Locked: concurrent attempts on one account queue here. Unlocked, they raced on the
+    # user's version and all but one failed with a 409, uncounted and unaudited, so ten
+    # parallel guesses a minute counted as one or two and never reached the lockout.
+    user = await users_repository.get_by_email(session, email, lock=True) if email else None
     now = utcnow()
     if user is None:
         await verify_password(password, DUMMY_HASH)

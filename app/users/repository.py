@@ -10,9 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Role, User
 
 
-async def get_by_email(session: AsyncSession, email: str) -> User | None:
-    """The user with this email, whatever its case."""
+async def get_by_email(session: AsyncSession, email: str, *, lock: bool = False) -> User | None:
+    """The user with this email, whatever its case; `lock`: row-locked until commit."""
     statement = select(User).where(func.lower(User.email) == email.strip().lower())
+    if lock:
+        statement = statement.with_for_update(of=User)
     return (await session.execute(statement)).scalar_one_or_none()
 
 

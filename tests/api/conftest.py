@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.models import Customer, User
+from tests.api.live import live, live_client  # noqa: F401 (fixtures for the concurrency tests)
 from tests.api.order_helpers import Caller, caller
 from tests.auth_helpers import access_token, bearer
 from tests.factories import make_customer, make_user

@@ -4,31 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
 import pytest
-from fastapi import FastAPI
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.idempotency import NOT_STORED_STATUSES
-from app.db import Database
-from app.main import create_app
 from app.models import (
-    ApiToken,
     AuditEvent,
     Customer,
     IdempotencyRecord,
-    Order,
-    User,
-    WebhookDelivery,
-    WebhookEvent,
 )
 from app.models.base import utcnow
-from app.settings import Settings
 from tests.api.domain_helpers import assert_problem, token_caller
+from tests.api.live import LiveApp
 from tests.factories import make_customer, make_product
 
 CUSTOMERS = "/api/v1/customers"
@@ -279,48 +270,22 @@ async def test_a_key_on_a_patch_is_ignored(
     assert response.status_code == 200, response.text
 
 
-# --- concurrency (PostgreSQL) --------------------------------------------------------------
-
-
-@pytest.fixture
-async def committed_app(engine: AsyncEngine, settings: Settings) -> AsyncIterator[FastAPI]:
-    """An app over the real, committing database (no rolled-back test transaction).
-
-    Every row the test adds is removed afterwards: rows above the id each table had before.
-    """
-    if engine.dialect.name != "postgresql":
-        pytest.skip("needs real concurrent transactions (PostgreSQL)")
-    tables = [WebhookDelivery, WebhookEvent, AuditEvent, IdempotencyRecord, Order, Customer]
-    tables += [ApiToken, User]
-    async with engine.connect() as connection:
-        watermarks = {}
-        for model in tables:
-            highest = select(func.coalesce(func.max(model.id), 0))
-            watermarks[model] = int((await connection.execute(highest)).scalar_one())
-    try:
-        yield create_app(settings, Database.from_engine(engine))
-    finally:
-        async with engine.begin() as connection:
-            for model in tables:
-                await connection.execute(delete(model).where(model.id > watermarks[model]))
+# --- concurrency (a committed SQLite file and PostgreSQL database: tests/api/live.py) ------
 
 
 async def test_concurrent_identical_posts_with_one_key_create_one_row(
-    committed_app: FastAPI,
+    live: LiveApp, live_client: httpx.AsyncClient
 ) -> None:
-    database: Database = committed_app.state.database
+    database = live.database
     async with database.sessionmaker() as session:
         _, admin = await token_caller(session)
         await session.commit()
     email = f"race-{uuid.uuid4().hex[:8]}@example.com"
     body = {"name": "Race", "email": email}
     headers = keyed(admin, f"race-{uuid.uuid4()}")
-    transport = httpx.ASGITransport(app=committed_app, raise_app_exceptions=False)
-
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        responses = await asyncio.gather(
-            *(client.post(CUSTOMERS, json=body, headers=headers) for _ in range(20))
-        )
+    responses = await asyncio.gather(
+        *(live_client.post(CUSTOMERS, json=body, headers=headers) for _ in range(20))
+    )
 
     statuses = sorted(response.status_code for response in responses)
     assert set(statuses) <= {201, 409}, statuses

@@ -73,8 +73,7 @@ class Worker:
 
     async def run(self) -> None:
         """Loop until stopped: a stop lets the current batch finish, then returns."""
-        # No keep-alive: each delivery closes its connection (app.webhooks.urls says why).
-        limits = httpx.Limits(max_connections=20, max_keepalive_connections=0)
+        limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
             while not self.stopping.is_set():
                 await self.housekeeping_if_due()

@@ -103,9 +103,10 @@ async def resolve_targets(url: str, *, allow_private: bool) -> list[Target]:
             if _forbidden_address(address):
                 raise UnsafeTarget(f"{host} resolves to a private address ({address})")
     extensions = {"sni_hostname": host} if parsed.scheme == "https" else {}
-    # One connection per delivery: httpx pools connections by address, and a connection
-    # opened (and its certificate checked) for one name must never carry another name's
-    # request to the same address.
+    # One connection per delivery (`Connection: close`, whatever the client's pool
+    # settings): httpx pools connections by address, and a connection opened (and its
+    # certificate checked) for one name must never carry another name's request to the
+    # same address.
     headers = {"Host": parsed.netloc.decode("ascii"), "Connection": "close"}
     return [
         Target(str(parsed.copy_with(host=address)), headers, extensions)

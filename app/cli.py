@@ -26,6 +26,7 @@ from app.db import Database, normalize_database_url, transaction
 from app.errors import AppError
 from app.logging_setup import configure_logging
 from app.migrations import current_revision, head_revision, upgrade_engine
+from app.resources import MissingResource, check_resources
 from app.settings import ConfigError, Settings, load_settings
 from app.users.repository import count_users
 from app.users.service import create_user
@@ -75,6 +76,8 @@ def _describe(exc: Exception) -> tuple[str, int]:
         return str(exc), exc.code
     if isinstance(exc, ConfigError):
         return str(exc), USAGE_ERROR
+    if isinstance(exc, MissingResource):
+        return str(exc), 1
     if isinstance(exc, AppError):
         details = [e["message"] for e in exc.errors or [] if e.get("message")]
         extra = [d for d in details if d.lower() not in exc.detail.lower()]
@@ -198,6 +201,9 @@ def serve(
         _check_database_url(settings)
         options = server_options(settings, host, port, workers)
         _check_connection_budget(settings, options["workers"])
+        # Worker processes build the app; a broken install is one line here, not a
+        # traceback from each of them.
+        check_resources()
     configure_logging(settings.log_level, settings.effective_log_format)
     uvicorn.run(**options)
 

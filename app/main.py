@@ -6,7 +6,6 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -32,10 +31,10 @@ from app.middleware import (
 )
 from app.proxy import TrustedProxyMiddleware
 from app.ratelimit import RateLimiter
+from app.resources import resource_dir
 from app.settings import Settings, get_settings
 from app.url_names import remember_url_routes
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 SESSION_COOKIE = "bo_session"
 # The order /docs and /redoc show the API in; routes are matched in another order (the
 # busiest first, app/api/v1/__init__.py).
@@ -102,7 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(health.router)
     app.include_router(docs_router)
     app.include_router(metrics_router)
-    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
     mount_admin(app, database, settings, app.state.rate_limiter, session_cookie_name(settings))
     remember_url_routes(app.router)
 

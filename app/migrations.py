@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
@@ -11,13 +9,18 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from app.resources import resource_dir
 
 
 def alembic_config() -> Config:
-    """The project's Alembic config, wherever the process was started from."""
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    config.set_main_option("script_location", str(PROJECT_ROOT / "alembic"))
+    """Alembic's config for the packaged scripts, wherever the process was started from.
+
+    Built in code rather than read from alembic.ini: the ini file is the developers' (for
+    `alembic revision` in a checkout) and is not part of the installed package.
+    """
+    config = Config()
+    config.set_main_option("script_location", str(resource_dir("alembic")))
+    config.set_main_option("path_separator", "os")
     return config
 
 

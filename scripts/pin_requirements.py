@@ -1,7 +1,11 @@
 """Write requirements.txt: the runtime dependency closure of pyproject.toml, pinned to the
 versions installed in this environment (the ones the tests ran with), plus the project.
 
-Usage: .venv/bin/python scripts/pin_requirements.py [--check]
+Usage: .venv/bin/python scripts/pin_requirements.py [--check | --floors]
+
+--floors prints a pip constraints file holding every runtime dependency at its declared
+floor (`name==floor`); the artifact check installs the project with it, so the floors in
+pyproject.toml are versions the project really works with (SPEC §13).
 """
 
 from __future__ import annotations
@@ -59,12 +63,26 @@ def dependency_closure() -> dict[str, str]:
     return pinned
 
 
+def floor_constraints() -> str:
+    """`name==floor` for each runtime dependency: the oldest versions pyproject.toml allows."""
+    lines = []
+    for requirement in runtime_requirements():
+        floors = [spec.version for spec in requirement.specifier if spec.operator == ">="]
+        if len(floors) != 1:
+            raise ValueError(f"{requirement}: a runtime dependency needs exactly one >= floor")
+        lines.append(f"{canonicalize_name(requirement.name)}=={floors[0]}")
+    return "\n".join(sorted(lines)) + "\n"
+
+
 def render() -> str:
     lines = [f"{name}=={version}" for name, version in sorted(dependency_closure().items())]
     return HEADER + "\n".join(lines) + "\n.\n"
 
 
 def main() -> int:
+    if "--floors" in sys.argv:
+        print(floor_constraints(), end="")
+        return 0
     content = render()
     if "--check" in sys.argv:
         if REQUIREMENTS.read_text() != content:

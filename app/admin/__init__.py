@@ -8,7 +8,6 @@ from fastapi import FastAPI
 
 from app.admin.account import AccountView, ProductImportView
 from app.admin.auth import StaffAuthBackend
-from app.admin.pages import TEMPLATES_DIR
 from app.admin.policy import PolicyAuthorization
 from app.admin.site import BackofficeAdmin
 from app.admin.views.audit import AuditEventView
@@ -18,6 +17,7 @@ from app.admin.views.staff import ApiTokenView, RoleView, StaffSessionView, User
 from app.admin.views.webhooks import WebhookDeliveryView, WebhookEndpointView
 from app.db import Database
 from app.ratelimit import RateLimiter
+from app.resources import resource_dir
 from app.settings import Settings
 
 
@@ -53,7 +53,7 @@ def mount_admin(
         base_url="/admin",
         title="Backoffice",
         logo_url="/static/img/logo.svg",
-        templates_dir=str(TEMPLATES_DIR),
+        templates_dir=str(resource_dir("templates")),
         authentication_backend=StaffAuthBackend(database, settings, cookie_name),
         authorization_backend=PolicyAuthorization(),
         database=database,

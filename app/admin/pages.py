@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from functools import cache
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.templating import Jinja2Templates
 from starlette.types import Receive, Scope
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+from app.resources import resource_dir
+
+
+@cache
+def templates() -> Jinja2Templates:
+    """The app's templates (built on first use: a missing folder is MissingResource then)."""
+    return Jinja2Templates(directory=str(resource_dir("templates")))
+
 
 TITLES = {
     400: "Bad request",
@@ -26,7 +32,7 @@ TITLES = {
 async def render_error(scope: Scope, receive: Receive, status: int, message: str) -> HTMLResponse:
     """An HTML error page with the admin's look (no sqladmin context needed)."""
     request = Request(scope, receive)
-    return templates.TemplateResponse(
+    return templates().TemplateResponse(
         request,
         "admin/error.html",
         {"status_code": status, "title": TITLES.get(status, "Error"), "message": message},

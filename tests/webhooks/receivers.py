@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from app.migrations import PROJECT_ROOT
-
-EXAMPLE = PROJECT_ROOT / "docs" / "examples" / "webhook_receiver.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "webhook_receiver.py"
 
 
 def _load_example() -> ModuleType:

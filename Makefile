@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # installs), so the tests run against exactly what is deployed.
 CONSTRAINTS := $(VENV)/constraints.txt
 
-.PHONY: run test lint format requirements bench clean
+.PHONY: run test lint format requirements artifact bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: $(VENV)/.installed-run
 ## test: install with test extras, lint, run the whole suite
 test: $(VENV)/.installed-dev lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+## artifact: build the wheel, install it in fresh venvs (pinned, floors) and deploy it (tests/artifact)
+artifact: $(VENV)/.installed-dev
+	$(BIN)/pytest tests/artifact
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check app tests alembic scripts

@@ -13,6 +13,7 @@ from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from app.admin.ids import parse_id
 from app.admin.views.base import AdminError, require_principal
 from app.auth import api_tokens, repository, sessions
 from app.auth.tokens import PERSONAL_TOKEN_PREFIX
@@ -87,13 +88,16 @@ class AccountView(BaseView):
                 elif op == "create-token":
                     scopes = [str(s) for s in form.getlist("scopes")]
                     days = str(form.get("expires_days", "")).strip()
+                    expires_days = parse_id(days) if days else None
+                    if days and expires_days is None:
+                        raise AdminError("Enter the expiry as a whole number of days.")
                     _, plaintext = await api_tokens.create_token(
                         session,
                         principal,
                         user,
                         name=str(form.get("name", "")),
                         scopes=scopes,
-                        expires_days=int(days) if days.isdigit() else None,
+                        expires_days=expires_days,
                     )
                     new_token = plaintext
                     message = "Token created."
@@ -117,10 +121,10 @@ class AccountView(BaseView):
 
 
 def _int(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise AdminError("Invalid request.") from None
+    number = parse_id(value)
+    if number is None:
+        raise AdminError("Invalid request.")
+    return number
 
 
 class ProductImportView(BaseView):

@@ -15,6 +15,7 @@ from starlette.routing import Route
 from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
+from app.admin.ids import require_id, require_ids
 from app.admin.notices import notices
 from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
@@ -27,12 +28,6 @@ from app.ratelimit import RateLimiter
 from app.settings import Settings
 
 FILE_ROUTES = frozenset({"file_download", "file_preview"})
-
-
-def _require_integer_pks(pks: list[str]) -> None:
-    """Every primary key is an integer: anything else names no row (404, not a crash)."""
-    if not pks or not all(str(pk).isdigit() for pk in pks):
-        raise HTTPException(status_code=404)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
@@ -98,20 +93,21 @@ class BackofficeAdmin(Admin):
         return await self.templates.TemplateResponse(request, "sqladmin/index.html", context)
 
     async def details(self, request: Request) -> Response:
-        _require_integer_pks([request.path_params.get("pk", "")])
+        require_id(request.path_params.get("pk"))
         response: Response = await super().details(request)
         return response
 
     async def edit(self, request: Request) -> Response:
-        _require_integer_pks([request.path_params.get("pk", "")])
+        require_id(request.path_params.get("pk"))
         response: Response = await super().edit(request)
         return response
 
     @login_required
     async def delete(self, request: Request) -> Response:
         """Bulk delete in one transaction: every selected row or none (sqladmin commits each)."""
-        pks = [pk for pk in request.query_params.get("pks", "").split(",") if pk]
-        _require_integer_pks(pks)
+        pks = [str(pk) for pk in require_ids(request.query_params.get("pks", ""))]
+        if not pks:
+            raise HTTPException(status_code=404)
         await self._delete(request)
         identity = request.path_params["identity"]
         view = self._find_model_view(identity)

@@ -22,6 +22,7 @@ from starlette.responses import Response
 from wtforms import HiddenField
 
 from app.admin.auth import current_principal
+from app.admin.ids import require_ids
 from app.admin.notices import redirect_with_notice
 from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
 from app.auth.principal import Principal
@@ -42,8 +43,8 @@ class StaleEdit(AdminError):
 
 
 def selected_pks(request: Request) -> list[str]:
-    """The row ids an action was asked for (`?pks=1,2,3`), digits only."""
-    return [pk for pk in request.query_params.get("pks", "").split(",") if pk.isdigit()]
+    """The row ids an action was asked for (`?pks=1,2,3`); any that is not an id is a 404."""
+    return [str(pk) for pk in require_ids(request.query_params.get("pks", ""))]
 
 
 def require_principal(request: Request) -> Principal:

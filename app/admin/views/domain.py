@@ -10,8 +10,9 @@ from sqladmin.filters import BooleanFilter, StaticValuesFilter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 
+from app.admin.ids import parse_id, require_id
 from app.admin.notices import redirect_with_notice
 from app.admin.views.base import AdminError, ServiceModelView, require_principal
 from app.auth.principal import Principal
@@ -179,7 +180,10 @@ class OrderView(ServiceModelView, model=Order):
         values = super().clean(data)
         customer = values.pop("customer", None)
         if customer not in (None, ""):
-            values["customer_id"] = int(getattr(customer, "id", customer))
+            customer_id = parse_id(getattr(customer, "id", customer))
+            if customer_id is None:
+                raise AdminError("Choose a customer.")
+            values["customer_id"] = customer_id
         if values.get("notes") is None:
             values["notes"] = ""
         return values
@@ -267,9 +271,7 @@ class OrderView(ServiceModelView, model=Order):
             return redirect_with_notice(
                 request, self.identity, None, "You may not edit orders.", error=True
             )
-        pk = request.path_params["pk"]
-        if not str(pk).isdigit():
-            return RedirectResponse(request.url_for("admin:list", identity=self.identity), 302)
+        pk = str(require_id(request.path_params["pk"]))
         form = await request.form()
         op = str(form.get("op", "add"))
         try:
@@ -299,7 +301,8 @@ class OrderView(ServiceModelView, model=Order):
 
 
 def _int(value: object) -> int:
-    try:
-        return int(str(value))
-    except ValueError:
-        raise AdminError("Enter a whole number.") from None
+    """A row id or a quantity from the form: a positive whole number the column can hold."""
+    number = parse_id(value)
+    if number is None:
+        raise AdminError("Enter a whole number from 1 to 2147483647.")
+    return number

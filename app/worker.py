@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 from datetime import datetime, timedelta
@@ -14,7 +13,7 @@ from app.db import Database
 from app.housekeeping import purge
 from app.models.base import utcnow
 from app.settings import Settings
-from app.webhooks.delivery import claim_due, record, send
+from app.webhooks.delivery import Job, claim_due, record, send
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 1.0
@@ -35,31 +34,32 @@ class Worker:
         self.stopping.set()
 
     async def run_once(self, client: httpx.AsyncClient) -> int:
-        """Claim, send and record one batch; returns how many were attempted."""
+        """Claim one batch, deliver it side by side; returns how many were attempted.
+
+        Each delivery is recorded the moment it ends; the batch takes at most the send
+        deadline (plus recording), whatever its slowest receiver does.
+        """
         jobs = await claim_due(self.database, limit=BATCH)
-        if not jobs:
-            return 0
-
-        async def one(job_index: int) -> None:
-            job = jobs[job_index]
-            attempt = await send(client, job, self.settings)
-            try:
-                status = await record(self.database, job, attempt, self.settings)
-            except Exception:
-                # This job's problem only: the rest of the batch is still recorded, and
-                # this delivery stays leased, so it is sent again once the lease ends.
-                logger.exception("recording delivery %s failed", job.delivery_id)
-                return
-            logger.info(
-                "webhook %s to endpoint %s: %s (%s)",
-                job.event_type,
-                job.endpoint_id,
-                attempt.status_code or attempt.error,
-                status,
-            )
-
-        await asyncio.gather(*(one(i) for i in range(len(jobs))))
+        await asyncio.gather(*(self.deliver(client, job) for job in jobs))
         return len(jobs)
+
+    async def deliver(self, client: httpx.AsyncClient, job: Job) -> None:
+        """Send one delivery and record the attempt; never raises (the loop goes on)."""
+        try:
+            attempt = await send(client, job, self.settings)
+            status = await record(self.database, job, attempt, self.settings)
+        except Exception:
+            # This job's problem only: the rest of the batch is still recorded, and
+            # this delivery stays leased, so it is sent again once the lease ends.
+            logger.exception("delivery %s failed before it was recorded", job.delivery_id)
+            return
+        logger.info(
+            "webhook %s to endpoint %s: %s (%s)",
+            job.event_type,
+            job.endpoint_id,
+            attempt.status_code or attempt.error,
+            status,
+        )
 
     async def housekeeping_if_due(self) -> None:
         now = utcnow()
@@ -72,20 +72,39 @@ class Worker:
                 logger.exception("housekeeping failed; will retry tomorrow")
 
     async def run(self) -> None:
-        """Loop until stopped: a stop lets the current batch finish, then returns."""
+        """Loop until stopped: up to BATCH deliveries in flight, a freed slot refilled at
+        once (a slow receiver holds its own slot only); a stop lets those in flight finish."""
         limits = httpx.Limits(max_connections=20, max_keepalive_connections=10)
+        in_flight: set[asyncio.Task[None]] = set()
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
             while not self.stopping.is_set():
                 await self.housekeeping_if_due()
-                try:
-                    attempted = await self.run_once(client)
-                except Exception:
-                    # The database may be down: log, back off, keep going.
-                    logger.exception("delivery loop error")
-                    attempted = 0
-                if attempted == 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.stopping.wait(), timeout=POLL_SECONDS)
+                wanted = BATCH - len(in_flight)
+                claimed = await self._claim(wanted) if wanted else []
+                for job in claimed:
+                    task = asyncio.create_task(self.deliver(client, job))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                if wanted and len(claimed) == wanted:
+                    continue  # more may be due: claim again while there is room
+                # Until a slot frees, something is stopped, or the next poll.
+                stopping = asyncio.create_task(self.stopping.wait())
+                await asyncio.wait(
+                    {*in_flight, stopping},
+                    timeout=POLL_SECONDS,
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                stopping.cancel()
+            if in_flight:
+                await asyncio.gather(*in_flight)
+
+    async def _claim(self, limit: int) -> list[Job]:
+        try:
+            return await claim_due(self.database, limit=limit)
+        except Exception:
+            # The database may be down: log, back off (the caller waits a poll), keep going.
+            logger.exception("delivery loop error")
+            return []
 
 
 async def run_worker(settings: Settings) -> None:

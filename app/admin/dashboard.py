@@ -126,27 +126,30 @@ async def dashboard_context(session: AsyncSession) -> dict[str, Any]:
         .scalars()
         .all()
     )
+    failing_now = (WebhookEndpoint.failing_since.is_not(None)) | (
+        WebhookEndpoint.disabled_at.is_not(None)
+    )
+    # The page shows these URLs to webhooks:manage holders only (URLs carry secrets), and
+    # the count to everyone else.
     failing = (
         (
             await session.execute(
-                select(WebhookEndpoint)
-                .where(
-                    (WebhookEndpoint.failing_since.is_not(None))
-                    | (WebhookEndpoint.disabled_at.is_not(None))
-                )
-                .order_by(WebhookEndpoint.id)
-                .limit(10)
+                select(WebhookEndpoint).where(failing_now).order_by(WebhookEndpoint.id).limit(10)
             )
         )
         .scalars()
         .all()
     )
+    failing_count = (
+        await session.execute(select(func.count()).select_from(WebhookEndpoint).where(failing_now))
+    ).scalar_one()
     series = await daily_series(session)
     return {
         "counts": counts,
         "recent_orders": recent,
         "low_stock": low_stock,
         "failing_endpoints": failing,
+        "failing_endpoint_count": failing_count,
         "chart": chart_svg_points(series),
         "totals": {
             "orders": sum(p.orders for p in series),

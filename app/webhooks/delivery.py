@@ -7,12 +7,14 @@ dies mid-send leaves a lease that expires, so another worker sends it again (at 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from sqlalchemy import or_, select
@@ -23,11 +25,13 @@ from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
 from app.settings import Settings
 from app.webhooks.signing import sign
-from app.webhooks.urls import Target, UnsafeTarget, resolve_targets
+from app.webhooks.urls import Target, UnsafeTarget, origin, resolve_targets
 
 logger = logging.getLogger(__name__)
-LEASE = timedelta(seconds=60)  # well above the 10 s send timeout
-SEND_TIMEOUT_SECONDS = 10.0
+# A delivery's whole attempt (resolve, connect, send, read) ends within the deadline, and
+# its lease outlives it several times over: no second worker takes a delivery still in flight.
+DEADLINE_SECONDS = 10.0
+LEASE = timedelta(seconds=60)
 GIVE_UP_AFTER = timedelta(hours=24)
 DISABLE_AFTER = timedelta(hours=24)
 MAX_DELAY_SECONDS = 3600.0
@@ -124,7 +128,13 @@ async def claim_due(database: Database, *, limit: int = 10) -> list[Job]:
 
 
 async def send(client: httpx.AsyncClient, job: Job, settings: Settings) -> Attempt:
-    """POST one delivery (no redirects followed; at most EXCERPT_BYTES of the answer read)."""
+    """POST one delivery within DEADLINE_SECONDS, all told (no redirects followed; at most
+    EXCERPT_BYTES of the answer read).
+
+    httpx's timeouts are per phase and a read's restarts with every byte, so a receiver
+    trickling its answer could hold a delivery (and its lease) for ever: one deadline bounds
+    resolving, connecting, sending and reading together.
+    """
     started = time.perf_counter()
     at = utcnow()
     timestamp = str(int(at.timestamp()))
@@ -135,18 +145,32 @@ async def send(client: httpx.AsyncClient, job: Job, settings: Settings) -> Attem
         "Backoffice-Timestamp": timestamp,
         "Backoffice-Signature": sign(job.secret, timestamp, job.body),
     }
+    targets: list[Target] = []
     try:
-        targets = await resolve_targets(job.url, allow_private=settings.webhooks_allow_private)
-        for target in targets[:-1]:
-            try:
-                return await _post(client, target, job.body, headers, at, started)
-            except httpx.ConnectError:
-                continue  # the host's next address
-        return await _post(client, targets[-1], job.body, headers, at, started)
+        async with asyncio.timeout(DEADLINE_SECONDS):
+            targets = await resolve_targets(job.url, allow_private=settings.webhooks_allow_private)
+            for target in targets[:-1]:
+                try:
+                    return await _post(client, target, job.body, headers, at, started)
+                except httpx.ConnectError:
+                    continue  # the host's next address
+            return await _post(client, targets[-1], job.body, headers, at, started)
     except UnsafeTarget as exc:
         return Attempt(at, None, _ms(started), f"refused: {exc}", "")
+    except TimeoutError:
+        return Attempt(at, None, _ms(started), f"no answer within {DEADLINE_SECONDS:g} s", "")
     except httpx.HTTPError as exc:
-        return Attempt(at, None, _ms(started), f"{type(exc).__name__}: {exc}"[:300], "")
+        return Attempt(at, None, _ms(started), _describe(exc, job.url, targets), "")
+
+
+def _describe(exc: Exception, url: str, targets: list[Target]) -> str:
+    """The error as staff will see it, without the addresses the host resolved to (the
+    internal DNS answers are not theirs to read) or the URL's path and query (secrets)."""
+    text = f"{type(exc).__name__}: {exc}"
+    host = urlsplit(url).hostname or ""
+    for target in targets:
+        text = text.replace(target.url, origin(url)).replace(target.address, host)
+    return text.replace(url, origin(url))[:300]
 
 
 async def _post(
@@ -165,7 +189,7 @@ async def _post(
         headers=headers | target.headers,
         extensions=target.extensions,
         follow_redirects=False,
-        timeout=SEND_TIMEOUT_SECONDS,
+        timeout=DEADLINE_SECONDS,
     ) as response:
         excerpt = b""
         async for chunk in response.aiter_bytes():

@@ -54,7 +54,7 @@ class WebhookEndpointRead(BaseModel):
 
 
 class WebhookEndpointCreated(WebhookEndpointRead):
-    """The only response that carries the signing secret."""
+    """The only responses that carry the signing secret: creation and rotation."""
 
     secret: str
 

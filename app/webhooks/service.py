@@ -17,7 +17,7 @@ from app.models.base import utcnow
 from app.settings import Settings
 from app.webhooks.outbox import EVENT_TYPES
 from app.webhooks.signing import new_secret
-from app.webhooks.urls import check_url_shape
+from app.webhooks.urls import check_url
 
 FIELDS = ["url", "description", "events", "is_active"]
 SUBSCRIBABLE = tuple(e for e in EVENT_TYPES if e != "ping")
@@ -48,8 +48,8 @@ def _checked_events(events: Sequence[str]) -> list[str]:
     return sorted(set(events))
 
 
-def _checked_url(url: str, settings: Settings) -> str:
-    return check_url_shape(
+async def _checked_url(url: str, settings: Settings) -> str:
+    return await check_url(
         url, require_https=settings.is_production, allow_private=settings.webhooks_allow_private
     )
 
@@ -67,7 +67,7 @@ async def create_endpoint(
     """Register an endpoint; returns it with its signing secret (shown this once)."""
     secret = new_secret()
     endpoint = WebhookEndpoint(
-        url=_checked_url(values["url"], settings),
+        url=await _checked_url(values["url"], settings),
         description=(values.get("description") or "").strip()[:255],
         events=_checked_events(values.get("events") or []),
         is_active=values.get("is_active", True),
@@ -97,7 +97,7 @@ async def update_endpoint(
 ) -> WebhookEndpoint:
     """Edit an endpoint; re-enabling one clears its failure streak."""
     if "url" in values:
-        values["url"] = _checked_url(values["url"], settings)
+        values["url"] = await _checked_url(values["url"], settings)
     if "events" in values:
         values["events"] = _checked_events(values["events"])
     if values.get("is_active") and not endpoint.is_active:
@@ -121,7 +121,7 @@ async def update_endpoint(
 async def rotate_secret(
     session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint
 ) -> str:
-    """A new signing secret (shown once); the old one stops signing at once."""
+    """Issue a new signing secret, returned this once; the old one stops signing at once."""
     endpoint.secret = new_secret()
     await session.flush()
     audit.record(

@@ -3,6 +3,7 @@
 A migrated template is built once per backend; each test gets its own copy (a copied
 SQLite file, or a PostgreSQL database created from the template), so nothing leaks between
 tests and nothing relies on the rolled-back test transaction of tests/conftest.py.
+No test here asks real DNS: names resolve only to what the test says (`dns`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,13 @@ from tests.conftest import (
     postgres_server_url,
     test_settings,
 )
+from tests.webhooks.helpers import StubResolver, stub_dns
+
+
+@pytest.fixture(autouse=True)
+async def dns(monkeypatch: pytest.MonkeyPatch) -> StubResolver:
+    """This test's resolver: no name resolves until the test says what it answers."""
+    return stub_dns(monkeypatch)
 
 
 @dataclass(frozen=True)

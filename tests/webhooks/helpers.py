@@ -1,12 +1,17 @@
-"""Helpers for the webhook tests: endpoints, one worker pass, reading and moving outbox rows."""
+"""Helpers for the webhook tests: a stub resolver, endpoints, one worker pass, reading and
+moving outbox rows."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import ipaddress
+import socket
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import select, update
 
 from app.auth.principal import Principal
@@ -20,6 +25,47 @@ from app.worker import Worker
 from tests.conftest import test_settings
 
 ALL_EVENTS = list(service.SUBSCRIBABLE)
+PUBLIC_ADDRESS = "93.184.215.14"  # passes the guard; no test ever connects to it
+
+
+class StubResolver:
+    """The event loop's getaddrinfo for a test: a name answers what its table says (and
+    does not resolve when it is not there); a literal address answers itself. No query
+    ever leaves the machine."""
+
+    def __init__(self, answers: Mapping[str, Sequence[str]]) -> None:
+        self.answers = {name: list(addresses) for name, addresses in answers.items()}
+        self.asked: list[str] = []
+
+    def rebind(self, name: str, *addresses: str) -> None:
+        """What `name` answers from now on (a DNS record changed, or was made to)."""
+        self.answers[name] = list(addresses)
+
+    async def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        host = host.decode() if isinstance(host, bytes) else str(host)
+        try:
+            addresses = [str(ipaddress.ip_address(host))]
+        except ValueError:
+            self.asked.append(host)
+            addresses = self.answers.get(host, [])
+        if not addresses:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [_address_info(address, int(port or 0)) for address in addresses]
+
+
+def _address_info(address: str, port: int) -> tuple[Any, ...]:
+    if ipaddress.ip_address(address).version == 6:
+        return (socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))
+    return (socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))
+
+
+def stub_dns(
+    monkeypatch: pytest.MonkeyPatch, answers: Mapping[str, Sequence[str]] | None = None
+) -> StubResolver:
+    """Answer this test's DNS lookups (the running loop's, as the guard and httpx ask)."""
+    resolver = StubResolver(answers or {})
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", resolver)
+    return resolver
 
 
 def worker_settings(url: str, **overrides: Any) -> Settings:

@@ -18,7 +18,6 @@ import httpx
 import pytest
 import trustme
 
-import app.webhooks.delivery as delivery
 from app.models.base import utcnow
 from app.webhooks.delivery import Job, payload, send
 from app.webhooks.urls import resolve_targets
@@ -100,19 +99,26 @@ def job_for(url: str) -> Job:
 async def test_a_name_rebound_to_loopback_after_the_check_is_not_reached(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # The check sees a public address; a second lookup would answer loopback, where the
-    # receiver listens. The delivery must go to the address checked, never to loopback.
-    monkeypatch.setattr(delivery, "SEND_TIMEOUT_SECONDS", 1.0)
+    # The check sees a public address; a second lookup would answer loopback. The request
+    # must be aimed at the address checked, never at the name again. The client's transport
+    # only records what it was asked to reach: nothing connects to the public address.
     settings = settings_for("sqlite+aiosqlite://", webhooks_allow_private=False)
-    with serving() as (port, seen):
-        getaddrinfo, asked = resolver(PUBLIC_ADDRESS, "127.0.0.1")
-        monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
-        async with httpx.AsyncClient() as client:
-            attempt = await send(client, job_for(f"http://rebind.example:{port}/hook"), settings)
-        monkeypatch.undo()
-    assert seen.hosts == [], "the request reached loopback after the check"
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(200)
+
+    getaddrinfo, asked = resolver(PUBLIC_ADDRESS, "127.0.0.1")
+    monkeypatch.setattr(asyncio.get_running_loop(), "getaddrinfo", getaddrinfo)
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+        attempt = await send(client, job_for("http://rebind.example:8080/hook"), settings)
+    monkeypatch.undo()
     assert asked == ["rebind.example"], "the name was resolved again after the check"
-    assert attempt.status_code is None and attempt.error, attempt
+    assert [(r.url.host, r.url.port, r.headers["host"]) for r in sent] == [
+        (PUBLIC_ADDRESS, 8080, "rebind.example:8080")
+    ]
+    assert attempt.status_code == 200, attempt
 
 
 async def test_https_to_a_pinned_address_keeps_the_hosts_name_and_certificate_check(

@@ -1,4 +1,4 @@
-"""Admin views for webhook endpoints (secret shown once) and their deliveries (re-send)."""
+"""Admin views for webhook endpoints (secret shown once, rotated) and deliveries (re-send)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField, validators
 
-from app.admin.views.base import ServiceModelView, require_principal
+from app.admin.notices import redirect_with_notice
+from app.admin.views.base import AdminError, ServiceModelView, require_principal, selected_pks
 from app.auth.principal import Principal
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.webhooks import DELIVERY_STATUSES
@@ -84,6 +85,51 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
         await service.delete_endpoint(session, principal, obj)
+
+    def has_permission(self, request: Request, action: str, obj: Any | None = None) -> bool:
+        # Rotating a secret is an edit of the endpoint: the policy's answer for "edit".
+        if str(action) == "action:rotate-secret":
+            action = "edit"
+        allowed: bool = super().has_permission(request, action, obj)
+        return allowed
+
+    @action(
+        name="rotate-secret",
+        label="Rotate signing secret",
+        confirmation_message="Issue a new signing secret? The current one stops working now.",
+        add_in_list=False,
+    )
+    async def rotate_secret(self, request: Request) -> Response:
+        """A new secret for one endpoint, shown once in this response (never a redirect)."""
+        principal = require_principal(request)
+        pks = selected_pks(request)
+        if len(pks) != 1:
+            return redirect_with_notice(
+                request, self.identity, None, "Choose one endpoint.", error=True
+            )
+        try:
+            async with self.unit_of_work(request) as session:
+                endpoint = await self.load_or_fail(session, int(pks[0]))
+                secret = await service.rotate_secret(session, principal, endpoint)
+        except AdminError as exc:
+            return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
+        Secret.reveal_once(
+            request,
+            secret,
+            title="New signing secret",
+            label="Copy it now: receivers verify signatures with it. It will not be shown again.",
+        )
+        details = str(request.url_for("admin:details", identity=self.identity, pk=endpoint.id))
+        context = {
+            **await self.details_context(request),
+            "model_view": self,
+            "model": endpoint,
+            "title": self.name,
+            "secret_next_url": details,
+        }
+        response = await self.templates.TemplateResponse(request, self.details_template, context)
+        Secret.apply_no_store_headers(response)
+        return response
 
     @action(name="ping", label="Send ping", confirmation_message="Send a ping event?")
     async def ping(self, request: Request) -> Response:

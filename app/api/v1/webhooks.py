@@ -47,19 +47,24 @@ async def create_endpoint(
     principal: Manager,
 ) -> Response:
     """Register an endpoint; the response is the only time its signing secret is shown."""
+    request.state.carries_secret = True  # never kept for an Idempotency-Key replay
     endpoint, secret = await service.create_endpoint(
         session, principal, settings, body.model_dump()
     )
+    return _with_secret(endpoint, secret, status_code=201)
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str, *, status_code: int) -> Response:
+    """The endpoint and its new secret, never cached (the response holds a credential)."""
     data = WebhookEndpointRead.model_validate(endpoint).model_dump(mode="json")
+    headers = {"ETag": f'"{endpoint.version}"', "Cache-Control": "no-store"}
+    if status_code == 201:
+        headers["Location"] = f"/api/v1/webhooks/{endpoint.id}"
     return Response(
         content=WebhookEndpointCreated(**data, secret=secret).model_dump_json(),
-        status_code=201,
+        status_code=status_code,
         media_type="application/json",
-        headers={
-            "Location": f"/api/v1/webhooks/{endpoint.id}",
-            "ETag": f'"{endpoint.version}"',
-            "Cache-Control": "no-store",
-        },
+        headers=headers,
     )
 
 
@@ -120,6 +125,23 @@ async def ping_endpoint(
         session, principal, await service.get_endpoint(session, endpoint_id)
     )
     return row_response(request, delivery, WebhookDeliveryRead, status_code=202)
+
+
+@router.post(
+    "/{endpoint_id}/rotate-secret",
+    response_model=WebhookEndpointCreated,
+    responses=problems(403, 404, 412),
+)
+async def rotate_endpoint_secret(
+    endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
+) -> Response:
+    """Issue a new signing secret; the old one stops signing at once, the new one is shown
+    this once."""
+    request.state.carries_secret = True  # never kept for an Idempotency-Key replay
+    endpoint = await service.get_endpoint(session, endpoint_id)
+    check_if_match(request, endpoint.version)
+    secret = await service.rotate_secret(session, principal, endpoint)
+    return _with_secret(endpoint, secret, status_code=200)
 
 
 @router.get(

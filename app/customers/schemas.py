@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
+from app.text_rules import MultiLine, SingleLine
+
 _EXAMPLE: dict[str, Any] = {
     "name": "Ada Lovelace",
     "email": "ada@example.com",
@@ -17,22 +19,22 @@ _EXAMPLE: dict[str, Any] = {
 
 
 class CustomerCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
+    name: SingleLine = Field(min_length=1, max_length=200)
     email: EmailStr = Field(max_length=320)
-    phone: str = Field(default="", max_length=50)
-    company: str = Field(default="", max_length=200)
-    notes: str = Field(default="", max_length=10_000)
+    phone: SingleLine = Field(default="", max_length=50)
+    company: SingleLine = Field(default="", max_length=200)
+    notes: MultiLine = Field(default="", max_length=10_000)
     is_active: bool = True
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
 
 
 class CustomerUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=200)
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
     email: EmailStr | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=50)
-    company: str | None = Field(default=None, max_length=200)
-    notes: str | None = Field(default=None, max_length=10_000)
+    phone: SingleLine | None = Field(default=None, max_length=50)
+    company: SingleLine | None = Field(default=None, max_length=200)
+    notes: MultiLine | None = Field(default=None, max_length=10_000)
     is_active: bool | None = None
 
     model_config = ConfigDict(

@@ -8,6 +8,7 @@ from pydantic import AliasPath, BaseModel, ConfigDict, Field, computed_field
 
 from app.customers.schemas import CustomerBrief
 from app.products.schemas import Money
+from app.text_rules import MultiLine
 
 # Ids are PostgreSQL `integer`s; a larger one names no row and must not reach the driver.
 MAX_ID = 2**31 - 1
@@ -30,7 +31,7 @@ class OrderItemUpdate(BaseModel):
 
 class OrderCreate(BaseModel):
     customer_id: int = Field(ge=1, le=MAX_ID)
-    notes: str = Field(default="", max_length=10_000)
+    notes: MultiLine = Field(default="", max_length=10_000)
     items: list[OrderItemCreate] = Field(default_factory=list, max_length=500)
 
     model_config = ConfigDict(
@@ -49,7 +50,7 @@ class OrderCreate(BaseModel):
 
 class OrderUpdate(BaseModel):
     customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    notes: str | None = Field(default=None, max_length=10_000)
+    notes: MultiLine | None = Field(default=None, max_length=10_000)
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"notes": "Deliver after 2 pm."}]}

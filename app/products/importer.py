@@ -1,5 +1,8 @@
 """Product CSV import (SPEC §7): validate every line first, then upsert all rows by SKU or none.
 
+Every refusal is a line error found before anything is written, so a dry run and a real
+import refuse the same lines (SPEC §14); cells the export escaped (`'=x`) come back as they were.
+
 PostgreSQL takes the rows through COPY into a temporary table and one INSERT … ON CONFLICT;
 SQLite gets batched upserts. Either way the import is one transaction with one audit row.
 """
@@ -20,9 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
+from app.csv_cells import escaped_content
 from app.models import Product
 from app.models.base import utcnow
 from app.models.products import SKU_PATTERN
+from app.text_rules import control_character_problem
 from app.webhooks.outbox import emit
 
 REQUIRED_COLUMNS = ("sku", "name", "price")
@@ -71,7 +76,7 @@ class ImportReport:
 
 
 def _int(raw: str, name: str) -> int:
-    value = int(raw.strip() or "0")
+    value = int(raw or "0")
     if not 0 <= value <= 2_000_000_000:
         raise ValueError(f"{name} must be between 0 and 2000000000")
     return value
@@ -92,35 +97,55 @@ class ImportRow(NamedTuple):
 COLUMNS = list(ImportRow._fields)
 
 
+def _cell(raw: dict[str, str], name: str) -> str:
+    """A cell's value: an escaped one (`'=x`) exactly as it was exported, any other trimmed."""
+    value = raw.get(name) or ""
+    content = escaped_content(value)
+    return value.strip() if content is None else content
+
+
+def _text(raw: dict[str, str], name: str, *, multiline: bool = False) -> str:
+    value = _cell(raw, name)
+    # The fields' own rule (app/text_rules.py), checked here so a dry run refuses what
+    # the database would (PostgreSQL cannot store a NUL) and the apply never meets it.
+    problem = control_character_problem(value, multiline=multiline)
+    if problem is not None:
+        raise _FieldError(name, problem)
+    return value
+
+
+def _price(raw: dict[str, str]) -> Decimal:
+    try:
+        price = Decimal(_cell(raw, "price"))
+        if not price.is_finite() or price < 0 or price >= Decimal("1e10"):
+            raise _FieldError("price", "must be between 0 and 9999999999.99")
+        if price != price.quantize(Decimal("0.01")):
+            raise _FieldError("price", "must have at most 2 decimal places")
+        return price.quantize(Decimal("0.01"))
+    except (InvalidOperation, ValueError):
+        raise _FieldError("price", "must be a number like 12.50") from None
+
+
 def _parse_row(raw: dict[str, str]) -> ImportRow:
     """One CSV record as product values; _FieldError(field, message) on the first bad field."""
     values: dict[str, Any] = {}
-    sku = (raw.get("sku") or "").strip()
+    sku = _cell(raw, "sku")
     if not _SKU.match(sku):
         raise _FieldError("sku", "must be 3-32 characters of A-Z, 0-9 and -")
     values["sku"] = sku
-    name = (raw.get("name") or "").strip()
+    name = _text(raw, "name")
     if not 1 <= len(name) <= 200:
         raise _FieldError("name", "must be 1-200 characters")
     values["name"] = name
-    try:
-        price = Decimal((raw.get("price") or "").strip())
-    except InvalidOperation:
-        raise _FieldError("price", "must be a number like 12.50") from None
-    if not price.is_finite() or price < 0 or price >= Decimal("1e10"):
-        raise _FieldError("price", "must be between 0 and 9999999999.99")
-    if price != price.quantize(Decimal("0.01")):
-        raise _FieldError("price", "must have at most 2 decimal places")
-    values["price"] = price.quantize(Decimal("0.01"))
-    description = raw.get("description")
-    values["description"] = (description or "").strip()[:10_000]
+    values["price"] = _price(raw)
+    values["description"] = _text(raw, "description", multiline=True)[:10_000]
     for name_ in ("stock", "reorder_level"):
         try:
-            values[name_] = _int(raw.get(name_) or "0", name_)
+            values[name_] = _int(_cell(raw, name_), name_)
         except ValueError as exc:
             message = str(exc) if "between" in str(exc) else "must be a whole number"
             raise _FieldError(name_, message) from None
-    active = (raw.get("is_active") or "true").strip().lower()
+    active = (_cell(raw, "is_active") or "true").lower()
     if active not in _TRUE | _FALSE:
         raise _FieldError("is_active", "must be true or false")
     values["is_active"] = active in _TRUE

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
 from app.models.products import SKU_PATTERN
+from app.text_rules import MultiLine, SingleLine
 
 # Money travels as a decimal string ("12.50"); input may be a string or a number.
 Money = Annotated[
@@ -32,8 +33,8 @@ _EXAMPLE: dict[str, Any] = {
 
 class ProductCreate(BaseModel):
     sku: Sku
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=10_000)
+    name: SingleLine = Field(min_length=1, max_length=200)
+    description: MultiLine = Field(default="", max_length=10_000)
     price: Money
     stock: int = Field(default=0, ge=0, le=2_000_000_000)
     reorder_level: int = Field(default=0, ge=0, le=2_000_000_000)
@@ -44,8 +45,8 @@ class ProductCreate(BaseModel):
 
 class ProductUpdate(BaseModel):
     sku: Sku | None = None
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=10_000)
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
+    description: MultiLine | None = Field(default=None, max_length=10_000)
     price: Money | None = None
     stock: int | None = Field(default=None, ge=0, le=2_000_000_000)
     reorder_level: int | None = Field(default=None, ge=0, le=2_000_000_000)

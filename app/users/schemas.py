@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.schemas import RoleBrief
+from app.text_rules import SingleLine
 
 
 class UserRead(BaseModel):
@@ -25,10 +26,10 @@ class UserRead(BaseModel):
 
 
 class UserCreate(BaseModel):
-    email: str = Field(min_length=3, max_length=320)
-    full_name: str = Field(default="", max_length=200)
+    email: SingleLine = Field(min_length=3, max_length=320)
+    full_name: SingleLine = Field(default="", max_length=200)
     password: str = Field(min_length=1, max_length=1024)
-    roles: list[str] = Field(default_factory=list, max_length=32)
+    roles: list[SingleLine] = Field(default_factory=list, max_length=32)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -46,10 +47,10 @@ class UserCreate(BaseModel):
 
 
 class UserUpdate(BaseModel):
-    email: str | None = Field(default=None, min_length=3, max_length=320)
-    full_name: str | None = Field(default=None, max_length=200)
+    email: SingleLine | None = Field(default=None, min_length=3, max_length=320)
+    full_name: SingleLine | None = Field(default=None, max_length=200)
     is_active: bool | None = None
-    roles: list[str] | None = Field(default=None, max_length=32)
+    roles: list[SingleLine] | None = Field(default=None, max_length=32)
 
     model_config = ConfigDict(
         extra="forbid", json_schema_extra={"examples": [{"roles": ["manager"]}]}
@@ -77,9 +78,9 @@ class RoleRead(BaseModel):
 
 
 class RoleCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=64)
-    description: str = Field(default="", max_length=255)
-    permissions: list[str] = Field(default_factory=list, max_length=128)
+    name: SingleLine = Field(min_length=1, max_length=64)
+    description: SingleLine = Field(default="", max_length=255)
+    permissions: list[SingleLine] = Field(default_factory=list, max_length=128)
 
     model_config = ConfigDict(
         extra="forbid",
@@ -90,9 +91,9 @@ class RoleCreate(BaseModel):
 
 
 class RoleUpdate(BaseModel):
-    name: str | None = Field(default=None, min_length=1, max_length=64)
-    description: str | None = Field(default=None, max_length=255)
-    permissions: list[str] | None = Field(default=None, max_length=128)
+    name: SingleLine | None = Field(default=None, min_length=1, max_length=64)
+    description: SingleLine | None = Field(default=None, max_length=255)
+    permissions: list[SingleLine] | None = Field(default=None, max_length=128)
 
     model_config = ConfigDict(extra="forbid")
 

@@ -1,4 +1,4 @@
-"""Product CSV export (streamed, filtered like the list) and import (validate, then all or none)."""
+"""Product CSV export (streamed, filtered like the list, spreadsheet-safe) and import."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from app.api.deps import DatabaseDep, SessionDep, require
 from app.api.pages import cursor_codec
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
+from app.csv_cells import escape_cell
 from app.db import Database
 from app.errors import BadRequest, ValidationFailed
 from app.listing import ListQuery, list_statement, parse_list_query
@@ -43,17 +44,20 @@ async def _csv_rows(database: Database, query: ListQuery) -> AsyncIterator[bytes
         result = await session.stream(statement, query.params())
         async for partition in result.partitions():
             for sku, name, description, price, stock, reorder_level, is_active in partition:
-                writer.writerow(
-                    [
-                        sku,
-                        name,
-                        description,
-                        f"{price:.2f}",
-                        stock,
-                        reorder_level,
-                        str(is_active).lower(),
-                    ]
-                )
+                cells = [
+                    sku,
+                    name,
+                    description,
+                    f"{price:.2f}",
+                    str(stock),
+                    str(reorder_level),
+                    str(is_active).lower(),
+                ]
+                # Every cell, numbers included (SPEC §14 says every cell): price, stock and
+                # reorder_level are never negative (CHECK constraints), so no number starts
+                # with `-` today; if one ever did, it would read `'-1` in a spreadsheet and
+                # still import back as -1, because the importer unescapes every cell.
+                writer.writerow([escape_cell(cell) for cell in cells])
             yield buffer.getvalue().encode()
             buffer.seek(0)
             buffer.truncate()

@@ -20,6 +20,7 @@ from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
 from app.settings import Settings
 from app.webhooks import service
+from app.webhooks.delivery import Job, payload
 from app.webhooks.outbox import emit
 from app.worker import Worker
 from tests.conftest import test_settings
@@ -30,8 +31,8 @@ PUBLIC_ADDRESS = "93.184.215.14"  # passes the guard; no test ever connects to i
 
 class StubResolver:
     """The event loop's getaddrinfo for a test: a name answers what its table says (and
-    does not resolve when it is not there); a literal address answers itself. No query
-    ever leaves the machine."""
+    does not resolve when it is not there); an address answers itself, in any spelling the
+    C library reads as one (`2130706433`, `0x7f.1`). No query ever leaves the machine."""
 
     def __init__(self, answers: Mapping[str, Sequence[str]]) -> None:
         self.answers = {name: list(addresses) for name, addresses in answers.items()}
@@ -44,13 +45,20 @@ class StubResolver:
     async def __call__(self, host: Any, port: Any, *args: Any, **kwargs: Any) -> list[Any]:
         host = host.decode() if isinstance(host, bytes) else str(host)
         try:
-            addresses = [str(ipaddress.ip_address(host))]
-        except ValueError:
+            addresses = [_numeric(host)]
+        except (ValueError, OSError):
             self.asked.append(host)
             addresses = self.answers.get(host, [])
         if not addresses:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
         return [_address_info(address, int(port or 0)) for address in addresses]
+
+
+def _numeric(host: str) -> str:
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        return socket.inet_ntoa(socket.inet_aton(host))  # what the C library accepts
 
 
 def _address_info(address: str, port: int) -> tuple[Any, ...]:
@@ -147,3 +155,17 @@ async def age_failure_streak(database: Database, endpoint_id: int, by: timedelta
         row = await session.get(WebhookEndpoint, endpoint_id)
         assert row is not None and row.failing_since is not None
         row.failing_since = row.failing_since - by
+
+
+def job_for(url: str) -> Job:
+    """A ping delivery to `url`, as the worker would have claimed it."""
+    now = utcnow()
+    return Job(
+        delivery_id=1,
+        endpoint_id=1,
+        url=url,
+        secret="whsec_test",
+        event_id=1,
+        event_type="ping",
+        body=payload(1, "ping", now, {"message": "hello"}),
+    )

@@ -50,6 +50,7 @@ class Behaviour:
     redirect_to: str | None = None  # answer 302 with this Location
     hold_first: bool = False  # hold the first request until `release` is set
     hold_seconds: float = 0.0  # keep every request in flight this long
+    trickle: bool = False  # answer one byte a second (until released or cut off)
     requests: list[Request] = field(default_factory=list)
     in_flight: set[str] = field(default_factory=set)
     overlaps: list[str] = field(default_factory=list)
@@ -77,6 +78,9 @@ class ControlledReceiver(example.Receiver):  # type: ignore[name-defined,misc]
             first = not b.arrived.is_set()
             b.arrived.set()
         try:
+            if b.trickle:
+                self._trickle(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+                return
             if b.hold_first and first:
                 b.release.wait(timeout=30)
                 self._record(self.rfile.read(int(self.headers.get("Content-Length", "0"))), 0)
@@ -102,6 +106,21 @@ class ControlledReceiver(example.Receiver):  # type: ignore[name-defined,misc]
         finally:
             with b.lock:
                 b.in_flight.discard(event_id)
+
+    def _trickle(self, body: bytes) -> None:
+        """A 200 that takes a second per byte: each read gets a byte well within any read
+        timeout, so only a deadline on the whole exchange ends it."""
+        self._record(body, 200)
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+        for byte in answer:
+            if self.behaviour.release.wait(1.0):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:
+                return  # the client hung up
+        self.close_connection = True
 
     def _answer(self, status: int, text: bytes) -> None:
         # The example answers through here after reading and verifying the body itself.

@@ -18,12 +18,10 @@ import httpx
 import pytest
 import trustme
 
-from app.models.base import utcnow
-from app.webhooks.delivery import Job, payload, send
+from app.webhooks.delivery import send
 from app.webhooks.urls import resolve_targets
 from tests.conftest import test_settings as settings_for
-
-PUBLIC_ADDRESS = "93.184.215.14"  # a public address: the guard lets it through
+from tests.webhooks.helpers import PUBLIC_ADDRESS, job_for
 
 
 @dataclass
@@ -81,19 +79,6 @@ def resolver(*answers: str) -> tuple[Any, list[str]]:
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (answer, port))]
 
     return getaddrinfo, asked
-
-
-def job_for(url: str) -> Job:
-    now = utcnow()
-    return Job(
-        delivery_id=1,
-        endpoint_id=1,
-        url=url,
-        secret="whsec_test",
-        event_id=1,
-        event_type="ping",
-        body=payload(1, "ping", now, {"message": "hello"}),
-    )
 
 
 async def test_a_name_rebound_to_loopback_after_the_check_is_not_reached(

@@ -334,13 +334,18 @@ async def unit_of_work(
 ) -> AsyncIterator[AsyncSession]:
     """Yield a session; commit if the caller finished normally, roll back otherwise.
 
-    Services only flush(): this boundary is the one place a request's work commits.
+    Services only flush(): this boundary is the one place a request's work commits. An
+    error marked `keeps_changes` is a refusal that is itself the record (a wrong password
+    counted toward the lockout, with its audit row): its work commits, then it is raised.
     """
     async with sessionmaker() as session:
         try:
             yield session
-        except BaseException:
-            await session.rollback()
+        except BaseException as exc:
+            if getattr(exc, "keeps_changes", False):
+                await session.commit()
+            else:
+                await session.rollback()
             raise
         else:
             await session.commit()

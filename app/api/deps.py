@@ -115,7 +115,8 @@ async def authenticate(request: Request, reader: Reader) -> Principal:
         scopes=identity.scopes,
     )
     request.state.user_id = principal.user_id
-    result = await limiter.hit(settings.rate_limit_api, "api", principal.key)
+    # Per person, not per credential (SPEC §14): all of a user's tokens share one budget.
+    result = await limiter.hit(settings.rate_limit_api, "api", f"user:{principal.user_id}")
     # Read by RateLimitHeadersMiddleware, which stamps every response of this request.
     request.scope.setdefault("state", {})["ratelimit_headers"] = result.headers()
     if not result.allowed:
@@ -129,6 +130,11 @@ async def authenticate(request: Request, reader: Reader) -> Principal:
 async def get_principal(request: Request, reader: ReaderDep) -> Principal:
     """The calling Principal. Only `request` and the reader are dependencies: each
     dependency FastAPI resolves costs on every request."""
+    # The idempotency middleware authenticated keyed POSTs already (and counted the rate
+    # limit): the same Principal, not a second lookup.
+    known = getattr(request.state, "principal", None)
+    if isinstance(known, Principal):
+        return known
     return await authenticate(request, reader)
 
 

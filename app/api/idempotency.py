@@ -1,10 +1,15 @@
-"""`Idempotency-Key` on every API POST (SPEC §6), as pure ASGI middleware.
+"""`Idempotency-Key` on every API POST (SPEC §6, §14), as pure ASGI middleware.
 
-The first request under a key is recorded as in flight, runs, and its response (status,
-body, a few headers) is stored for 24 h. A repeat with the same key, caller and body gets
-that response again without acting; a different body under the key is a 422; a repeat
-while the first still runs is a 409. Server errors (5xx) are not stored, so a retry runs
-again. Keys are scoped to the caller (token or user), never shared between callers.
+The caller is authenticated first, now, with the same function as every route (the
+route then reuses that Principal); anonymous or invalid callers pass straight through
+and leave no record, so a revoked credential gets the route's 401, never a stored
+response. The first request under a key is recorded as in flight, runs, and its response
+(status, body, a few headers) is stored for 24 h. A repeat with the same key, caller and
+body gets that response again without acting; a different body under the key is a 422; a
+repeat while the first still runs is a 409. Server errors (5xx) are not stored, so a retry
+runs again. A response that carries a secret (a new token, a webhook secret: the route
+marks it, see `mark_secret`) is never stored: its record keeps only the fact that it ran,
+and a repeat gets 409 `/problems/idempotency-not-replayable`.
 """
 
 from __future__ import annotations
@@ -16,14 +21,14 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.tokens import decode_access_token, digest, looks_like_personal_token
+from app.auth.principal import Principal
 from app.db import Database
-from app.errors import problem_response
+from app.errors import AppError, problem_response
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
-from app.settings import Settings
 
 logger = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
@@ -34,6 +39,11 @@ REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_STORED_BODY = 1024 * 1024
 # Not stored: answers a retry should not repeat (auth fixed, conflict gone, limit reset).
 NOT_STORED_STATUSES = frozenset({401, 403, 409, 429})
+NOT_REPLAYABLE = (
+    409,
+    "The request under this Idempotency-Key ran; its response carried a secret, which is "
+    "never stored, so it cannot be replayed. Use a new key to run it again.",
+)
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -43,22 +53,27 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def caller_key(scope: Scope, settings: Settings) -> str:
-    """Who is calling, from the bearer credential: the token, or the user of a JWT.
+SECRET_FLAG = "carries_secret"
 
-    Unauthenticated or invalid callers share an anonymous scope per client address; the
-    route itself will refuse them anyway.
-    """
-    scheme, _, credential = (_header(scope, b"authorization") or "").partition(" ")
-    credential = credential.strip()
-    if scheme.lower() == "bearer" and credential:
-        if looks_like_personal_token(credential):
-            return f"token:{digest(credential)[:32]}"
-        claims = decode_access_token(credential, settings.secret_key)
-        if claims is not None:
-            return f"user:{claims.user_id}"
-    client = scope.get("client") or ("unknown",)
-    return f"anonymous:{client[0]}"
+
+def mark_secret(request: Request) -> None:
+    """Say that this response carries a credential or secret: it is never stored or replayed."""
+    request.state.carries_secret = True
+
+
+async def _authenticated(scope: Scope, receive: Receive, database: Database) -> Principal | None:
+    """The caller, authenticated now (and kept for the route), or None when they are not."""
+    # Imported here: app.api.deps builds on the routers' modules, which import this one.
+    from app.api.deps import authenticate
+
+    request = Request(scope, receive)
+    try:
+        async with database.reader() as reader:
+            principal = await authenticate(request, reader)
+    except AppError:
+        return None  # 401 or 429: the route answers it again, and nothing is recorded
+    scope.setdefault("state", {})["principal"] = principal
+    return principal
 
 
 class IdempotencyMiddleware:
@@ -85,14 +100,16 @@ class IdempotencyMiddleware:
                 "Idempotency-Key must be 1 to 255 visible ASCII characters.",
             )
             return
-        state = scope["app"].state
-        database: Database = state.database
-        settings: Settings = state.settings
+        database: Database = scope["app"].state.database
+        principal = await _authenticated(scope, receive, database)
+        if principal is None:
+            await self.app(scope, receive, send)
+            return
         body = await _read_body(receive)
         fingerprint = hashlib.sha256(
             b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        principal_key = caller_key(scope, settings)
+        principal_key = principal.key
         outcome = await _claim(database, principal_key, key, scope, fingerprint)
         if isinstance(outcome, IdempotencyRecord):
             await _replay(outcome, send)
@@ -105,7 +122,8 @@ class IdempotencyMiddleware:
         try:
             await self.app(scope, _replaying(body), captured.send)
         finally:
-            await _finish(database, principal_key, key, captured)
+            secret = bool(scope.get("state", {}).get(SECRET_FLAG))
+            await _finish(database, principal_key, key, captured, secret=secret)
 
 
 class _Capture:
@@ -182,6 +200,8 @@ async def _claim(
                 return 422, "This Idempotency-Key was used with a different request."
             elif record.response_status is None:
                 return 409, "A request with this Idempotency-Key is still in progress."
+            elif record.response_body is None:
+                return NOT_REPLAYABLE
             else:
                 return record
         session.add(
@@ -202,7 +222,9 @@ async def _claim(
     return None
 
 
-async def _finish(database: Database, principal_key: str, key: str, captured: _Capture) -> None:
+async def _finish(
+    database: Database, principal_key: str, key: str, captured: _Capture, *, secret: bool
+) -> None:
     async with database.sessionmaker() as session:
         statement = select(IdempotencyRecord).where(
             IdempotencyRecord.principal_key == principal_key, IdempotencyRecord.key == key
@@ -217,7 +239,12 @@ async def _finish(database: Database, principal_key: str, key: str, captured: _C
             and captured.status not in NOT_STORED_STATUSES
             and len(captured.body) <= MAX_STORED_BODY
         )
-        if storable:
+        if storable and secret:
+            # It ran and must not run again, but what it answered stays with the caller.
+            record.response_status = captured.status
+            record.response_headers = {}
+            record.response_body = None
+        elif storable:
             record.response_status = captured.status
             record.response_headers = captured.headers
             record.response_body = bytes(captured.body)
@@ -239,15 +266,17 @@ async def _problem(scope: Scope, receive: Receive, send: Send, status: int, deta
     response = problem_response(
         status,
         detail=detail,
-        slug="idempotency-conflict"
-        if status == 409
-        else "bad-request"
-        if status == 400
-        else "validation-error",
+        slug=_slug(status, detail),
         instance=scope.get("path"),
         request_id=scope.get("state", {}).get("request_id"),
     )
     await response(scope, receive, send)
+
+
+def _slug(status: int, detail: str) -> str:
+    if detail == NOT_REPLAYABLE[1]:
+        return "idempotency-not-replayable"
+    return {409: "idempotency-conflict", 400: "bad-request"}.get(status, "validation-error")
 
 
 async def purge_expired(database: Database) -> int:

@@ -8,18 +8,19 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
-from app.auth import repository
+from app.auth import ceilings, repository
 from app.auth.principal import Principal
 from app.auth.repository import Identity
 from app.auth.tokens import digest, mint_personal_token
 from app.db_reads import Reader
-from app.errors import NotFound, PermissionDenied, ValidationFailed
+from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from app.models import ApiToken, User
 from app.models.base import utcnow
-from app.permissions import PERMISSIONS, can
+from app.permissions import PERMISSIONS, can, permissions_of
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_EXPIRES_DAYS = 3650
+MAX_ACTIVE_TOKENS = 50
 
 
 def validate_scopes(scopes: Sequence[str]) -> list[str]:
@@ -33,17 +34,22 @@ def validate_scopes(scopes: Sequence[str]) -> list[str]:
     return sorted(set(scopes))
 
 
-async def _ensure_no_wider_than_caller(
-    session: AsyncSession, principal: Principal, scopes: Sequence[str]
-) -> None:
-    """A scoped token may mint tokens only within its own scopes (empty scopes mean all)."""
-    if principal.auth_method != "personal_token" or principal.token_id is None:
-        return
-    caller = await repository.get_api_token(session, principal.token_id)
-    if caller is None or not caller.scopes:
-        return
-    if not scopes or not set(scopes) <= set(caller.scopes):
-        raise PermissionDenied("A scoped token can only create tokens within its own scopes.")
+def _ensure_within_owner(owner: User, scopes: Sequence[str]) -> None:
+    """A token's scopes are a subset of its owner's permissions when it is made (SPEC §14)."""
+    beyond = sorted(set(scopes) - permissions_of(role.permissions for role in owner.roles))
+    if beyond:
+        raise PermissionDenied(
+            f"The token's owner does not hold {', '.join(beyond)}; a token cannot have it."
+        )
+
+
+async def _ensure_room_for_one_more(session: AsyncSession, owner: User) -> None:
+    """At most MAX_ACTIVE_TOKENS live tokens per user; the owner's row is locked to count."""
+    await session.refresh(owner, ["version"], with_for_update={"key_share": True})
+    if await repository.count_active_api_tokens(session, owner.id, utcnow()) >= MAX_ACTIVE_TOKENS:
+        raise Conflict(
+            f"{owner.email} already has {MAX_ACTIVE_TOKENS} active tokens; revoke one first."
+        )
 
 
 async def create_token(
@@ -55,7 +61,12 @@ async def create_token(
     scopes: Sequence[str] = (),
     expires_days: int | None = None,
 ) -> tuple[ApiToken, str]:
-    """Mint a token for `owner`; returns the row and the plaintext, which is never stored."""
+    """Mint a token for `owner`; returns the row and the plaintext, which is never stored.
+
+    Needs a full credential (a scoped token cannot mint tokens), scopes within the
+    owner's permissions, and room under the owner's MAX_ACTIVE_TOKENS.
+    """
+    ceilings.ensure_full_credential(principal, "create tokens")
     name = name.strip()
     if not name or len(name) > 100:
         raise ValidationFailed(
@@ -68,7 +79,8 @@ async def create_token(
             errors=[{"loc": ["body", "expires_days"], "message": "out of range", "type": "range"}],
         )
     scopes = validate_scopes(scopes)
-    await _ensure_no_wider_than_caller(session, principal, scopes)
+    _ensure_within_owner(owner, scopes)
+    await _ensure_room_for_one_more(session, owner)
     minted = mint_personal_token()
     token = ApiToken(
         user_id=owner.id,
@@ -97,6 +109,12 @@ async def create_token(
     return token, minted.plaintext
 
 
+async def list_own_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
+    """The caller's tokens; a scoped token may not list its siblings (SPEC §14)."""
+    ceilings.ensure_full_credential(principal, "list tokens")
+    return await repository.list_api_tokens(session, principal.user_id or 0)
+
+
 def may_see_token(principal: Principal, token: ApiToken) -> bool:
     """Own tokens always; others' only with tokens:manage."""
     return token.user_id == principal.user_id or can(principal, "tokens:manage")
@@ -104,6 +122,7 @@ def may_see_token(principal: Principal, token: ApiToken) -> bool:
 
 async def revoke_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:
     """Revoke a token the principal may see (404 otherwise, so existence does not leak)."""
+    ceilings.ensure_full_credential(principal, "revoke tokens")
     token = await repository.get_api_token(session, token_id)
     if token is None or not may_see_token(principal, token):
         raise NotFound("No such token.")

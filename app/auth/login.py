@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth.passwords import DUMMY_HASH, MAX_LENGTH, verify_password
 from app.auth.principal import Principal
+from app.errors import RateLimited, ValidationFailed
 from app.models import User
 from app.models.base import utcnow
 from app.ratelimit import RateLimiter, RateLimitResult
@@ -86,6 +87,51 @@ async def login_with_password(
     return LoginResult(user, "ok")
 
 
+class WrongCurrentPassword(ValidationFailed):
+    """The current password given to change a password (or the account is locked).
+
+    `keeps_changes`: the unit of work commits before this refusal is answered, so the
+    failure count and its audit row stand (the lockout would never trigger otherwise).
+    """
+
+    keeps_changes = True
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The current password is not correct.",
+            errors=[
+                {"loc": ["body", "current_password"], "message": "incorrect", "type": "invalid"}
+            ],
+        )
+
+
+async def check_current_password(
+    session: AsyncSession, principal: Principal, user: User, password: str
+) -> None:
+    """Verify `password` as a login would, or raise WrongCurrentPassword.
+
+    SPEC §14: the current password is not an oracle. A wrong one counts toward the
+    lockout of SPEC §5 and is audited as `login.failed` in the request's channel; while
+    the account is locked every answer is the same refusal.
+    """
+    # Locked like a login, so parallel guesses queue and each one is counted.
+    await session.refresh(
+        user,
+        ["version", "failed_login_count", "last_failed_login_at", "locked_until", "password_hash"],
+        with_for_update={"key_share": True},
+    )
+    now = utcnow()
+    if user.locked_until is not None and user.locked_until > now:
+        await verify_password(password[:MAX_LENGTH], DUMMY_HASH)
+        _audit_failure(session, principal, user, user.email, "locked")
+        raise WrongCurrentPassword()
+    matches, _ = await verify_password(password[:MAX_LENGTH], user.password_hash)
+    if not matches:
+        _count_failure(session, principal, user)
+        _audit_failure(session, principal, user, user.email, "bad_password")
+        raise WrongCurrentPassword()
+
+
 def _count_failure(session: AsyncSession, anonymous: Principal, user: User) -> None:
     now = utcnow()
     run_started = user.last_failed_login_at
@@ -131,3 +177,20 @@ async def login_allowed(
     by_ip = await limiter.hit(rate, "login-ip", ip or "unknown")
     by_account = await limiter.hit(rate, "login-account", email.strip().lower()[:320])
     return by_ip if not by_ip.allowed or by_account.allowed else by_account
+
+
+@dataclass(frozen=True)
+class LoginThrottle:
+    """RATE_LIMIT_LOGIN per client IP and per account, for anything that checks a password."""
+
+    limiter: RateLimiter
+    rate: str
+
+    async def check(self, ip: str | None, email: str) -> None:
+        """Count one attempt; RateLimited (429 with Retry-After) when it is over the limit."""
+        result = await login_allowed(self.limiter, self.rate, ip, email)
+        if not result.allowed:
+            raise RateLimited(
+                "Too many password attempts; wait and try again.",
+                headers={"Retry-After": str(result.reset_after)},
+            )

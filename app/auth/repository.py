@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import FromClause, Select, Table, bindparam, select, update
+from sqlalchemy import FromClause, Select, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
@@ -202,3 +202,18 @@ async def revoke_user_staff_sessions(
     if except_id is not None:
         statement = statement.where(StaffSession.id != except_id)
     await session.execute(statement.values(revoked_at=now, updated_at=now))
+
+
+async def revoke_user_api_tokens(session: AsyncSession, user_id: int, now: datetime) -> None:
+    statement = update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+    await session.execute(statement.values(revoked_at=now, updated_at=now))
+
+
+async def count_active_api_tokens(session: AsyncSession, user_id: int, now: datetime) -> int:
+    """Tokens of `user_id` neither revoked nor expired."""
+    statement = select(func.count(ApiToken.id)).where(
+        ApiToken.user_id == user_id,
+        ApiToken.revoked_at.is_(None),
+        or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now),
+    )
+    return int((await session.execute(statement)).scalar_one())

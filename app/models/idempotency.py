@@ -12,7 +12,11 @@ from app.models.base import Base
 
 
 class IdempotencyRecord(Base):
-    """A POST seen under a key: in flight until `response_status` is set, then replayable."""
+    """A POST seen under a key: in flight until `response_status` is set, then replayable.
+
+    A finished record without a body (`response_body` NULL; a stored 204 has b"") ran a
+    request whose response carried a secret: it is never stored, so it is not replayed.
+    """
 
     __tablename__ = "idempotency_records"
     __table_args__ = (

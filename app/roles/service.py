@@ -8,12 +8,15 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
+from app.auth import ceilings
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.models import Role, user_roles
 from app.permissions import PERMISSIONS
 
 ROLE_FIELDS = ["name", "description", "permissions", "is_builtin"]
+# The built-in role that always holds every permission (SPEC §14).
+ALL_PERMISSIONS_ROLE = "admin"
 
 
 def _checked_permissions(permissions: Sequence[str]) -> list[str]:
@@ -66,11 +69,13 @@ async def create_role(
 ) -> Role:
     """A new custom role (audited as role.created)."""
     name = _checked_name(name)
+    checked = _checked_permissions(permissions)
+    ceilings.ensure_holds(principal, checked, "grant these permissions")
     await _ensure_name_free(session, name, None)
     role = Role(
         name=name,
         description=description.strip()[:255],
-        permissions=_checked_permissions(permissions),
+        permissions=checked,
         is_builtin=False,
     )
     session.add(role)
@@ -95,7 +100,18 @@ async def update_role(
     description: str | None = None,
     permissions: Sequence[str] | None = None,
 ) -> Role:
-    """Edit a role; a built-in role keeps its name. Members' access changes at once."""
+    """Edit a role; a built-in role keeps its name. Members' access changes at once.
+
+    Changing permissions needs holding every one added or removed; the admin role's are
+    fixed; no change may leave nobody able to manage users and roles.
+    """
+    checked = None if permissions is None else _checked_permissions(permissions)
+    if checked is not None and checked != sorted(role.permissions):
+        if role.is_builtin and role.name == ALL_PERMISSIONS_ROLE:
+            raise Conflict("The admin role always has every permission; it cannot be edited.")
+        changed = set(checked) ^ set(role.permissions)
+        ceilings.ensure_holds(principal, changed, "grant or withdraw these permissions")
+        await ceilings.lock_staff_access(session)
     before = audit.snapshot(role, ROLE_FIELDS)
     if name is not None:
         name = _checked_name(name)
@@ -105,8 +121,9 @@ async def update_role(
         role.name = name
     if description is not None:
         role.description = description.strip()[:255]
-    if permissions is not None:
-        role.permissions = _checked_permissions(permissions)
+    if checked is not None and checked != sorted(role.permissions):
+        role.permissions = checked
+        await ceilings.ensure_staff_can_be_managed(session)
     changes = audit.diff(before, audit.snapshot(role, ROLE_FIELDS))
     if changes:
         await session.flush()

@@ -9,12 +9,15 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
+from app.auth import ceilings, login
 from app.auth import repository as auth_repository
-from app.auth.passwords import WeakPassword, check_password_rules, hash_password, verify_password
+from app.auth.login import LoginThrottle
+from app.auth.passwords import WeakPassword, check_password_rules, hash_password
 from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
 from app.models import Role, User
 from app.models.base import utcnow
+from app.permissions import permissions_of
 from app.users import repository
 
 
@@ -67,6 +70,7 @@ async def create_user(
     email = normalize_email(email)
     _check_password(password, email, field="password")
     roles = await _roles_named(session, role_names)
+    ceilings.ensure_holds(principal, _permissions(roles), "give these roles")
     if await repository.get_by_email(session, email) is not None:
         raise Conflict("A user with this email already exists.", field="email")
     user = User(
@@ -92,6 +96,10 @@ async def create_user(
     return user
 
 
+def _permissions(roles: Sequence[Role]) -> frozenset[str]:
+    return permissions_of(role.permissions for role in roles)
+
+
 async def rotate_security_stamp(
     session: AsyncSession, user: User, *, keep_session_id: int | None = None
 ) -> None:
@@ -115,22 +123,21 @@ async def change_password(
     *,
     current_password: str | None,
     new_password: str,
+    throttle: LoginThrottle | None = None,
     keep_session_id: int | None = None,
 ) -> None:
-    """Set a new password (the current one is required for one's own); ends other sessions."""
+    """Set a new password (the current one is required for one's own); ends other sessions.
+
+    Checking the current password is a login attempt (SPEC §14): it needs a full
+    credential (no scoped token), is rate limited by `throttle` like logins, and a wrong
+    one counts toward the lockout.
+    """
+    ceilings.ensure_may_manage(principal, user)
     if current_password is not None:
-        matches, _ = await verify_password(current_password[:1024], user.password_hash)
-        if not matches:
-            raise ValidationFailed(
-                "The current password is not correct.",
-                errors=[
-                    {
-                        "loc": ["body", "current_password"],
-                        "message": "incorrect",
-                        "type": "invalid_password",
-                    }
-                ],
-            )
+        ceilings.ensure_full_credential(principal, "change a password")
+        if throttle is not None:
+            await throttle.check(principal.meta.ip, user.email)
+        await login.check_current_password(session, principal, user, current_password)
     _check_password(new_password, user.email, field="new_password")
     user.password_hash = await hash_password(new_password)
     await rotate_security_stamp(session, user, keep_session_id=keep_session_id)
@@ -144,11 +151,21 @@ async def change_password(
     )
 
 
+async def _switch_off(session: AsyncSession, user: User) -> None:
+    """Deactivate: every session and token, personal ones included, is revoked for good,
+    so reactivating the user later brings none of them back."""
+    user.is_active = False
+    await rotate_security_stamp(session, user)
+    await auth_repository.revoke_user_api_tokens(session, user.id, utcnow())
+
+
 async def deactivate_user(session: AsyncSession, principal: Principal, user: User) -> User:
     """Switch a user off: sessions and tokens stop working at once (audited)."""
+    ceilings.ensure_may_manage(principal, user)
     if user.is_active:
-        user.is_active = False
-        await rotate_security_stamp(session, user)
+        await ceilings.lock_staff_access(session)
+        await _switch_off(session, user)
+        await ceilings.ensure_staff_can_be_managed(session)
         audit.record(
             session,
             principal,
@@ -171,8 +188,12 @@ async def update_user(
     role_names: Sequence[str] | None = None,
 ) -> User:
     """Edit a user's profile, roles or active flag; deactivation kills their access."""
+    ceilings.ensure_may_manage(principal, user)
     before = audit.snapshot(user, ["email", "full_name", "is_active"])
     before_roles = sorted(role.name for role in user.roles)
+    may_remove_access = role_names is not None or is_active is False
+    if may_remove_access:
+        await ceilings.lock_staff_access(session)
     if email is not None:
         normalized = normalize_email(email)
         other = await repository.get_by_email(session, normalized)
@@ -184,14 +205,20 @@ async def update_user(
     if role_names is not None:
         roles = await _roles_named(session, role_names)
         if sorted(role.name for role in roles) != before_roles:
+            kept = {role.id for role in roles} & {role.id for role in user.roles}
+            changed = [role for role in [*roles, *user.roles] if role.id not in kept]
+            ceilings.ensure_holds(principal, _permissions(changed), "give or take these roles")
             user.roles = roles
             # A collection change alone issues no UPDATE of the row, so the version (the
             # ETag) would not move and a stale If-Match could overwrite it unnoticed.
             user.updated_at = utcnow()
     if is_active is not None and is_active != user.is_active:
-        user.is_active = is_active
-        if not is_active:
-            await rotate_security_stamp(session, user)
+        if is_active:
+            user.is_active = True
+        else:
+            await _switch_off(session, user)
+    if may_remove_access:
+        await ceilings.ensure_staff_can_be_managed(session)
     changes = audit.diff(before, audit.snapshot(user, ["email", "full_name", "is_active"]))
     after_roles = sorted(role.name for role in user.roles)
     if after_roles != before_roles:
@@ -211,6 +238,7 @@ async def update_user(
 
 async def log_out_everywhere(session: AsyncSession, principal: Principal, user: User) -> None:
     """End every session and OAuth token of `user` (audited)."""
+    ceilings.ensure_may_manage(principal, user)
     await rotate_security_stamp(session, user)
     audit.record(
         session, principal, "user.logged_out_everywhere", resource_type="user", resource_id=user.id

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from app.api.deps import RateLimiterDep, RequestMetaDep, SessionDep, SettingsDep
+from app.api.idempotency import mark_secret
 from app.api.responses import ProblemRoute, problems
 from app.auth import login, oauth
 from app.auth.principal import Principal
@@ -19,6 +20,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=ProblemRoute)
 
 @router.post("/token", response_model=TokenResponse, responses=problems(422))
 async def issue_token(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     limiter: RateLimiterDep,
@@ -27,6 +29,7 @@ async def issue_token(
     password: Annotated[str, Form(max_length=1024)],
 ) -> TokenResponse:
     """Exchange email + password for an access token and a refresh token."""
+    mark_secret(request)
     throttle = await login.login_allowed(limiter, settings.rate_limit_login, meta.ip, username)
     if not throttle.allowed:
         raise RateLimited(
@@ -49,9 +52,14 @@ async def issue_token(
 
 @router.post("/refresh", response_model=TokenResponse, responses=problems(422))
 async def refresh_token(
-    body: RefreshRequest, session: SessionDep, settings: SettingsDep, meta: RequestMetaDep
+    request: Request,
+    body: RefreshRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    meta: RequestMetaDep,
 ) -> TokenResponse:
     """Spend a refresh token for a new pair; reusing a spent one revokes its whole family."""
+    mark_secret(request)
     issued = await oauth.rotate_refresh_token(
         session, Principal.anonymous("api", meta), body.refresh_token, settings
     )

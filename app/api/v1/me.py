@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
-from app.api.deps import PrincipalDep, RowId, SessionDep
+from app.api.deps import PrincipalDep, RateLimiterDep, RowId, SessionDep, SettingsDep
+from app.api.idempotency import mark_secret
 from app.api.responses import ProblemRoute, problems
 from app.auth import api_tokens, repository
+from app.auth.login import LoginThrottle
 from app.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, MeRead, RoleBrief
 from app.errors import NotAuthenticated, NotFound
 from app.models import User
@@ -39,10 +41,10 @@ async def read_me(session: SessionDep, principal: PrincipalDep) -> MeRead:
     )
 
 
-@router.get("/tokens", response_model=list[ApiTokenRead], responses=problems())
+@router.get("/tokens", response_model=list[ApiTokenRead], responses=problems(403))
 async def list_my_tokens(session: SessionDep, principal: PrincipalDep) -> list[ApiTokenRead]:
     """The caller's personal API tokens (never the tokens themselves)."""
-    tokens = await repository.list_api_tokens(session, principal.user_id or 0)
+    tokens = await api_tokens.list_own_tokens(session, principal)
     return [ApiTokenRead.model_validate(token) for token in tokens]
 
 
@@ -50,15 +52,20 @@ async def list_my_tokens(session: SessionDep, principal: PrincipalDep) -> list[A
     "/tokens",
     response_model=ApiTokenCreated,
     status_code=status.HTTP_201_CREATED,
-    responses=problems(403, 422),
+    responses=problems(403, 409, 422),
 )
 async def create_my_token(
-    body: ApiTokenCreate, session: SessionDep, principal: PrincipalDep, response: Response
+    body: ApiTokenCreate,
+    session: SessionDep,
+    principal: PrincipalDep,
+    request: Request,
+    response: Response,
 ) -> ApiTokenCreated:
     """Create a personal API token; the response is the only time the token is shown.
 
     A scoped token may create tokens only within its own scopes (403 otherwise).
     """
+    mark_secret(request)
     user = await _current_user(session, principal)
     token, plaintext = await api_tokens.create_token(
         session,
@@ -75,7 +82,7 @@ async def create_my_token(
 @router.delete(
     "/tokens/{token_id}",
     status_code=204,
-    responses=problems(404),
+    responses=problems(403, 404),
 )
 async def revoke_my_token(
     token_id: RowId, session: SessionDep, principal: PrincipalDep
@@ -88,9 +95,13 @@ async def revoke_my_token(
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204, responses=problems(422))
+@router.post("/password", status_code=204, responses=problems(403, 422, 429))
 async def change_my_password(
-    body: PasswordChange, session: SessionDep, principal: PrincipalDep
+    body: PasswordChange,
+    session: SessionDep,
+    principal: PrincipalDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
 ) -> Response:
     """Change one's password; every session and OAuth token issued before is revoked."""
     user = await _current_user(session, principal)
@@ -100,5 +111,6 @@ async def change_my_password(
         user,
         current_password=body.current_password,
         new_password=body.new_password,
+        throttle=LoginThrottle(limiter, settings.rate_limit_login),
     )
     return Response(status_code=204)

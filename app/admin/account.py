@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from app.admin.ids import parse_id
+from app.admin.notices import add_message
 from app.admin.views.base import AdminError, require_principal
 from app.auth import api_tokens, repository, sessions
 from app.auth.tokens import PERSONAL_TOKEN_PREFIX
@@ -24,8 +25,9 @@ from app.permissions import PERMISSIONS
 from app.users import service as users_service
 
 
-def _back(request: Request, **params: str) -> RedirectResponse:
-    url = URL(str(request.url_for("admin:view-account"))).include_query_params(**params)
+def _back(request: Request, notice: str) -> RedirectResponse:
+    """Back to the page after a success, with the notice's code (app/admin/notices.py)."""
+    url = URL(str(request.url_for("admin:view-account"))).include_query_params(notice=notice)
     return RedirectResponse(str(url), status_code=302)
 
 
@@ -41,7 +43,9 @@ class AccountView(BaseView):
             return await self._post(request)
         return await self._render(request, None)
 
-    async def _render(self, request: Request, new_token: str | None) -> Response:
+    async def _render(
+        self, request: Request, new_token: str | None, status_code: int = 200
+    ) -> Response:
         principal = require_principal(request)
         async with self.database.read_session() as session:
             user = await repository.get_user_with_roles(session, principal.user_id or 0)
@@ -59,7 +63,9 @@ class AccountView(BaseView):
             "new_token": new_token,
             "token_prefix": PERSONAL_TOKEN_PREFIX,
         }
-        response = await self.templates.TemplateResponse(request, "admin/account.html", context)
+        response = await self.templates.TemplateResponse(
+            request, "admin/account.html", context, status_code=status_code
+        )
         response.headers["Cache-Control"] = "no-store"
         return response
 
@@ -84,7 +90,7 @@ class AccountView(BaseView):
                         new_password=str(form.get("new_password", "")),
                         keep_session_id=getattr(request.state, "staff_session_id", None),
                     )
-                    message = "Password changed; your other sessions were ended."
+                    notice = "password-changed"
                 elif op == "create-token":
                     scopes = [str(s) for s in form.getlist("scopes")]
                     days = str(form.get("expires_days", "")).strip()
@@ -100,24 +106,24 @@ class AccountView(BaseView):
                         expires_days=expires_days,
                     )
                     new_token = plaintext
-                    message = "Token created."
+                    notice = "done"
                 elif op == "revoke-token":
                     await api_tokens.revoke_token(session, principal, _int(form.get("token_id")))
-                    message = "Token revoked."
+                    notice = "token-revoked"
                 elif op == "end-session":
                     await sessions.revoke_session(session, principal, _int(form.get("session_id")))
-                    message = "Session ended."
+                    notice = "session-ended"
                 else:
                     raise AdminError("Unknown request.")
-        except AppError as exc:
-            return _back(request, error=exc.detail)
-        except AdminError as exc:
-            return _back(request, error=str(exc))
+        except (AppError, AdminError) as exc:
+            # Shown on the page in this response: a message never travels in the URL.
+            add_message(request, exc.detail if isinstance(exc, AppError) else str(exc))
+            return await self._render(request, None, status_code=400)
         if new_token is not None:
             # Rendered straight into this response (never a redirect, cookie or URL):
             # the only time the token exists outside its owner's hands.
             return await self._render(request, new_token)
-        return _back(request, notice=message)
+        return _back(request, notice)
 
 
 def _int(value: object) -> int:

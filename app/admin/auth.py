@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.admin.csrf import CSRFMiddleware
+from app.admin.paths import HostlessUrlsMiddleware
 from app.auth.principal import Principal, RequestMeta, principal_for_user
 from app.auth.sessions import resolve_session
 from app.db import Database, transaction
@@ -56,6 +57,7 @@ class StaffAuthBackend(AuthenticationBackend):
                 https_only=settings.is_production,
             ),
             Middleware(CSRFMiddleware, secret_key=settings.secret_key),
+            Middleware(HostlessUrlsMiddleware),
         ]
 
     async def login(self, request: Request) -> Response | bool:  # pragma: no cover

@@ -16,7 +16,7 @@ from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
 from app.admin.ids import require_id, require_ids
-from app.admin.notices import notices
+from app.admin.notices import PageWithMessage, notices
 from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
 from app.auth import login as login_service
@@ -55,6 +55,8 @@ class BackofficeAdmin(Admin):
         self.settings = settings
         self.limiter = limiter
         super().__init__(*args, **kwargs)
+        # Pages rendered with a message in place of a redirect find the site here.
+        self.admin.state.site = self
         env = self.templates.env
         env.globals["csrf_token"] = self.csrf_token
         env.globals["principal"] = current_principal
@@ -111,16 +113,15 @@ class BackofficeAdmin(Admin):
         await self._delete(request)
         identity = request.path_params["identity"]
         view = self._find_model_view(identity)
-        target = URL(str(request.url_for("admin:list", identity=identity)))
         if not isinstance(view, ServiceModelView):
-            return PlainTextResponse(str(target.include_query_params(error="Not deletable.")))
+            return PageWithMessage(identity, None, "Not deletable.")
         try:
             await view.delete_many(request, pks)
         except AdminError as exc:
-            return PlainTextResponse(str(target.include_query_params(error=str(exc))))
-        return PlainTextResponse(
-            str(target.include_query_params(notice=f"{len(pks)} row(s) deleted."))
-        )
+            # sqladmin's script shows an HTML error answer in place of the page.
+            return PageWithMessage(identity, None, str(exc))
+        target = URL(str(request.url_for("admin:list", identity=identity)))
+        return PlainTextResponse(str(target.include_query_params(notice="deleted")))
 
     def csrf_token(self, request: Request) -> str:
         """A fresh token for a form on this page, bound to the session."""

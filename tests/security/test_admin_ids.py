@@ -52,9 +52,10 @@ async def test_a_hostile_id_in_any_admin_url_is_a_404(
         for raw in HOSTILE_IDS:
             answers = await _id_requests(browser, token, app, identity, raw)
             for name, response in answers.items():
-                # An action with nothing selected says so; any id that names no row is 404.
+                # An action with nothing selected says so (409 and a message); any id that
+                # names no row is a 404.
                 nothing_selected = raw == "" and "/action/" in name and "among" not in name
-                expected = {302} if nothing_selected else {404}
+                expected = {409} if nothing_selected else {404}
                 if response.status_code not in expected:
                     failures.append(f"{name} {raw!r}: {response.status_code}")
     assert failures == []

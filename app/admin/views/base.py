@@ -246,7 +246,8 @@ class ServiceModelView(KeysetListMixin, ModelView):
         done: Callable[[list[Any]], str],
     ) -> Response:
         """Run `per_row` for every selected row in one transaction (all or nothing) and
-        come back with a notice: the one shape of every custom action."""
+        come back with a notice (`done` names its code in NOTICES): the one shape of every
+        custom action. A refusal shows its message on the page the user acted from."""
         principal = require_principal(request)
         pks = selected_pks(request)
         if not pks:

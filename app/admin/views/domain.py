@@ -211,16 +211,12 @@ class OrderView(ServiceModelView, model=Order):
             return {"order": order, "items": list(order.items), "OrderStatus": OrderStatus}
 
     async def _transition(self, request: Request, name: str) -> Response:
-        verb = {"place": "placed", "pay": "marked paid", "ship": "shipped", "cancel": "cancelled"}[
-            name
-        ]
+        notice = {"place": "placed", "pay": "paid", "ship": "shipped", "cancel": "cancelled"}[name]
 
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> Order:
             return await orders.transition(session, principal, pk, name)
 
-        return await self.bulk_action(
-            request, per_row, lambda done: f"{', '.join(o.number for o in done)} {verb}."
-        )
+        return await self.bulk_action(request, per_row, lambda _: notice)
 
     @action(name="place", label="Place", confirmation_message="Place the selected orders?")
     async def place(self, request: Request) -> Response:
@@ -297,7 +293,7 @@ class OrderView(ServiceModelView, model=Order):
                     )
         except AdminError as exc:
             return redirect_with_notice(request, self.identity, [pk], str(exc), error=True)
-        return redirect_with_notice(request, self.identity, [pk], "Items updated.")
+        return redirect_with_notice(request, self.identity, [pk], "items-updated")
 
 
 def _int(value: object) -> int:

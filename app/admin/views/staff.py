@@ -132,7 +132,7 @@ class UserView(ServiceModelView, model=User):
         confirmation_message="Log the selected users out everywhere?",
     )
     async def end_sessions(self, request: Request) -> Response:
-        return await self._for_each(request, "logged out everywhere", self._end_sessions)
+        return await self._for_each(request, "logged-out", self._end_sessions)
 
     async def _deactivate(self, session: AsyncSession, principal: Principal, user: User) -> None:
         await users_service.deactivate_user(session, principal, user)
@@ -140,11 +140,11 @@ class UserView(ServiceModelView, model=User):
     async def _end_sessions(self, session: AsyncSession, principal: Principal, user: User) -> None:
         await users_service.log_out_everywhere(session, principal, user)
 
-    async def _for_each(self, request: Request, verb: str, fn: Any) -> Response:
+    async def _for_each(self, request: Request, notice: str, fn: Any) -> Response:
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
             await fn(session, principal, await self.load_or_fail(session, pk))
 
-        return await self.bulk_action(request, per_row, lambda done: f"{len(done)} user(s) {verb}.")
+        return await self.bulk_action(request, per_row, lambda _: notice)
 
 
 class RoleView(ServiceModelView, model=Role):
@@ -252,7 +252,7 @@ class _OwnedRowsView(ServiceModelView):
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
             await self.remove(session, principal, await self.load_or_fail(session, pk))
 
-        return await self.bulk_action(request, per_row, lambda done: f"{len(done)} revoked.")
+        return await self.bulk_action(request, per_row, lambda _: "revoked")
 
 
 class ApiTokenView(_OwnedRowsView, model=ApiToken):

@@ -109,6 +109,10 @@ class Worker:
 
 async def run_worker(settings: Settings) -> None:
     """Run until SIGTERM/SIGINT; finishes the batch in hand, then exits."""
+    # httpx logs every request's whole URL at INFO: its path and query often hold the
+    # receiver's credentials, and its host is the address the name resolved to. The worker
+    # logs its own line per delivery (event, endpoint id, outcome) instead.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     database = Database.from_settings(settings)
     worker = Worker(database, settings)
     loop = asyncio.get_running_loop()

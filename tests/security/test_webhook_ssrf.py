@@ -287,3 +287,25 @@ async def test_a_name_that_passed_when_saved_and_answers_loopback_when_sent_is_r
         f"refused: {ATTACKER_NAME} resolves to a private or reserved address"
     )
     assert "127.0.0.1" not in str(delivery.attempts)
+
+
+async def test_a_failed_connection_names_the_host_not_its_addresses_nor_the_urls_secrets(
+    dns: StubResolver,
+) -> None:
+    # Private targets allowed (an on-premise receiver): the error still shows neither the
+    # internal DNS answer nor the credential in the URL's query.
+    settings = settings_for("sqlite+aiosqlite://", webhooks_allow_private=True)
+    dns.rebind("erp.partner.example", "10.20.30.40")
+
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(f"cannot connect to {request.url} ({request.url.host})")
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(refuse)) as client:
+        attempt = await send(
+            client, job_for("https://erp.partner.example/hook?token=s3cret"), settings
+        )
+    assert attempt.status_code is None
+    assert "10.20.30.40" not in attempt.error and "s3cret" not in attempt.error
+    assert attempt.error == (
+        "ConnectError: cannot connect to https://erp.partner.example (erp.partner.example)"
+    )

@@ -166,3 +166,5 @@ async def test_two_workers_never_send_the_same_delivery_at_the_same_time(
     # Both workers took part, so the absence of overlaps means something.
     for log in logs:
         assert "webhook customer.created" in log.read_text(), log.read_text()
+        # Target URLs carry receivers' credentials in their path or query: never logged.
+        assert "/hook" not in log.read_text(), log.read_text()

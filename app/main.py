@@ -25,6 +25,7 @@ from app.logging_setup import configure_logging
 from app.metrics import Metrics, MetricsMiddleware
 from app.metrics import router as metrics_router
 from app.middleware import (
+    AllowedHostsMiddleware,
     RateLimitHeadersMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(IdempotencyMiddleware)
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(AllowedHostsMiddleware, patterns=settings.allowed_host_patterns)
     app.add_middleware(
         SecurityHeadersMiddleware,
         hsts=settings.is_production,

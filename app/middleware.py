@@ -1,4 +1,4 @@
-"""Pure ASGI middleware: request id, access log and last-resort errors, security headers."""
+"""Pure ASGI middleware: request id, access log and last-resort errors, hosts, headers."""
 
 from __future__ import annotations
 
@@ -106,6 +106,50 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+def host_is_allowed(host: str, patterns: list[str]) -> bool:
+    """`host` (a Host header, port and all) against ALLOWED_HOSTS' patterns.
+
+    A pattern is `*` (anything), an exact name, or `*.example.com` (its subdomains).
+    """
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    name = name.strip().lower().rstrip(".")
+    for pattern in patterns:
+        if pattern == "*" or name == pattern:
+            return True
+        if pattern.startswith("*.") and name.endswith(pattern[1:]) and name != pattern[2:]:
+            return True
+    return False
+
+
+class AllowedHostsMiddleware:
+    """400 for a Host outside ALLOWED_HOSTS (SPEC §14), before anything else reads it."""
+
+    def __init__(self, app: ASGIApp, *, patterns: list[str]) -> None:
+        self.app = app
+        self.patterns = patterns
+        self.any_host = "*" in patterns
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or self.any_host:
+            await self.app(scope, receive, send)
+            return
+        if not host_is_allowed(_header(scope, b"host") or "", self.patterns):
+            response = problem_response(
+                400,
+                detail="This host name is not served here.",
+                slug="bad-host",
+                instance=scope.get("path"),
+                request_id=scope.get("state", {}).get("request_id"),
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+# Token responses carry credentials: no cache anywhere may keep them (SPEC §14).
+NO_STORE_PREFIXES = ("/api/v1/auth/",)
+
+
 class SecurityHeadersMiddleware:
     """The headers of SPEC §10 on every response; no-store on authenticated ones."""
 
@@ -132,7 +176,7 @@ class SecurityHeadersMiddleware:
         ]
         if self.hsts:
             extra.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
-        if self._authenticated(scope):
+        if self._authenticated(scope) or scope.get("path", "").startswith(NO_STORE_PREFIXES):
             extra.append((b"cache-control", b"no-store"))
         # For RequestContextMiddleware's last-resort 500, which is sent outside this one.
         scope.setdefault("state", {})["security_headers"] = extra

@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./backoffice.db"
 MIN_SECRET_KEY_LENGTH = 32
+# 32 × "a" is 32 characters and no secret (SPEC §14).
+MIN_SECRET_KEY_DISTINCT = 16
+MIN_METRICS_TOKEN_LENGTH = 32
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,8 @@ class Settings(BaseSettings):
     webhooks_allow_private: bool = False
     metrics_token: str | None = None
     webhook_retry_base_seconds: float = Field(default=10, gt=0)
+    # Comma-separated Host names served (`*.example.com` for subdomains); `*`: any.
+    allowed_hosts: str = "*"
     # Heroku sets DYNO on every dyno; used only to refuse an ephemeral SQLite file.
     dyno: str | None = None
 
@@ -75,6 +80,27 @@ class Settings(BaseSettings):
             raise ValueError("not a database URL (e.g. postgres://user:pw@host/db)") from None
         return value
 
+    @field_validator("metrics_token")
+    @classmethod
+    def _long_metrics_token(cls, value: str | None) -> str | None:
+        if value is not None and len(value) < MIN_METRICS_TOKEN_LENGTH:
+            raise ValueError(
+                f"METRICS_TOKEN must have at least {MIN_METRICS_TOKEN_LENGTH} characters"
+            )
+        return value
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, value: str) -> str:
+        patterns = [part.strip().lower() for part in value.split(",") if part.strip()]
+        if not patterns:
+            raise ValueError("ALLOWED_HOSTS needs at least one host name (or *)")
+        for pattern in patterns:
+            bare = pattern[2:] if pattern.startswith("*.") else pattern
+            if pattern != "*" and (not bare or "*" in bare or "/" in bare or " " in bare):
+                raise ValueError(f"ALLOWED_HOSTS entry {pattern!r} is not a host name pattern")
+        return ",".join(patterns)
+
     @field_validator("redis_url", "metrics_token", "dyno", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
@@ -88,11 +114,19 @@ class Settings(BaseSettings):
                 "ephemeral disk (attach Heroku Postgres or set DATABASE_URL)"
             )
         if self.environment == "production":
-            if len(self.secret_key) < MIN_SECRET_KEY_LENGTH:
+            if (
+                len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+                or len(set(self.secret_key)) < MIN_SECRET_KEY_DISTINCT
+            ):
                 raise ConfigError(
-                    f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters "
-                    "in production (e.g. `python -c 'import secrets; "
-                    "print(secrets.token_urlsafe(48))'`)"
+                    f"SECRET_KEY must be set to at least {MIN_SECRET_KEY_LENGTH} characters, "
+                    f"{MIN_SECRET_KEY_DISTINCT} of them different, in production (e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`)"
+                )
+            if self.allowed_hosts == "*":
+                logger.warning(
+                    "ALLOWED_HOSTS is * in production: any Host header is accepted; "
+                    "set it to the names this service is reached by"
                 )
         elif not self.secret_key:
             # A per-process key: sessions and tokens do not survive a restart, which is
@@ -114,6 +148,10 @@ class Settings(BaseSettings):
     def connection_budget(self, workers: int) -> int:
         """Connections `workers` web processes may open: (pool + overflow) × workers."""
         return (self.db_pool_size + self.db_max_overflow) * workers
+
+    @property
+    def allowed_host_patterns(self) -> list[str]:
+        return self.allowed_hosts.split(",")
 
     @property
     def is_sqlite(self) -> bool:

@@ -20,7 +20,7 @@ from app.migrations import upgrade_engine
 from app.settings import Settings, load_settings
 
 BACKENDS = ["sqlite", "postgresql"]
-TEST_SECRET_KEY = "test-secret-key-" + "x" * 32
+TEST_SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 NO_POSTGRES_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests skipped"
 
 

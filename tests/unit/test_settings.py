@@ -12,7 +12,7 @@ from app.db import create_engine, normalize_database_url
 from app.settings import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings
 
 HEROKU_URL = "postgres://user:pw@host:5432/db?sslmode=require"
-STRONG_KEY = "k" * 32
+STRONG_KEY = "0123456789abcdefghijklmnopqrstuv"  # 32 characters, all different
 
 
 @pytest.fixture(autouse=True)

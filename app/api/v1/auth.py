@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import Response
 
 from app.api.deps import RateLimiterDep, RequestMetaDep, SessionDep, SettingsDep
@@ -50,7 +50,27 @@ async def issue_token(
     )
 
 
-@router.post("/refresh", response_model=TokenResponse, responses=problems(422))
+async def throttle_by_ip(
+    settings: SettingsDep, limiter: RateLimiterDep, meta: RequestMetaDep
+) -> None:
+    """RATE_LIMIT_LOGIN per client IP (SPEC §14): these endpoints take anonymous callers.
+
+    The same bucket as the token endpoint's per-IP count, before any database work.
+    """
+    result = await limiter.hit(settings.rate_limit_login, "login-ip", meta.ip or "unknown")
+    if not result.allowed:
+        raise RateLimited(
+            "Too many requests from this address; wait and try again.",
+            headers={"Retry-After": str(result.reset_after)},
+        )
+
+
+@router.post(
+    "/refresh",
+    response_model=TokenResponse,
+    responses=problems(422, 429),
+    dependencies=[Depends(throttle_by_ip)],
+)
 async def refresh_token(
     request: Request,
     body: RefreshRequest,
@@ -73,7 +93,9 @@ async def refresh_token(
     )
 
 
-@router.post("/logout", status_code=204, responses=problems(422))
+@router.post(
+    "/logout", status_code=204, responses=problems(422, 429), dependencies=[Depends(throttle_by_ip)]
+)
 async def logout(body: RefreshRequest, session: SessionDep, meta: RequestMetaDep) -> Response:
     """Revoke the refresh token's family (idempotent: unknown tokens are ignored)."""
     await oauth.logout(session, Principal.anonymous("api", meta), body.refresh_token)

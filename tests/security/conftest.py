@@ -1,0 +1,3 @@
+"""Security tests attack both doors: the admin's logged-in browsers are shared from tests/admin."""
+
+from tests.admin.conftest import open_browser  # noqa: F401 (a fixture)

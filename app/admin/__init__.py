@@ -15,6 +15,7 @@ from app.admin.views.base import AdminError, ServiceModelView
 from app.admin.views.domain import CustomerView, OrderView, ProductView
 from app.admin.views.staff import ApiTokenView, RoleView, StaffSessionView, UserView
 from app.admin.views.webhooks import WebhookDeliveryView, WebhookEndpointView
+from app.auth.login import LoginThrottle
 from app.db import Database
 from app.ratelimit import RateLimiter
 from app.resources import resource_dir
@@ -62,8 +63,10 @@ def mount_admin(
     )
     # Views are classes; each app instance gets subclasses bound to its own database, so
     # two apps in one process (tests, several workers) never share a session factory.
+    throttle = LoginThrottle(limiter, settings.rate_limit_login)
     for view in [*MODEL_VIEWS, AccountView, ProductImportView]:
-        bound = type(view.__name__, (view,), {"database": database})
+        extra = {"login_throttle": throttle} if view is AccountView else {}
+        bound = type(view.__name__, (view,), {"database": database, **extra})
         admin.add_view(bound)
     admin.allow_post_actions()
     return admin

@@ -17,6 +17,7 @@ from app.admin.ids import parse_id
 from app.admin.notices import add_message
 from app.admin.views.base import AdminError, require_principal
 from app.auth import api_tokens, repository, sessions
+from app.auth.login import LoginThrottle
 from app.auth.tokens import PERSONAL_TOKEN_PREFIX
 from app.db import Database, transaction
 from app.errors import AppError
@@ -36,6 +37,8 @@ class AccountView(BaseView):
     identity = "account"
     icon = "fa-solid fa-user"
     database: Database
+    # RATE_LIMIT_LOGIN for the current-password check (SPEC §14); set by mount_admin.
+    login_throttle: LoginThrottle | None = None
 
     @expose("/account", methods=["GET", "POST"], identity="account")
     async def account(self, request: Request) -> Response:
@@ -88,6 +91,7 @@ class AccountView(BaseView):
                         user,
                         current_password=str(form.get("current_password", "")),
                         new_password=str(form.get("new_password", "")),
+                        throttle=self.login_throttle,
                         keep_session_id=getattr(request.state, "staff_session_id", None),
                     )
                     notice = "password-changed"

@@ -87,7 +87,7 @@ class Worker:
                     task.add_done_callback(in_flight.discard)
                 if wanted and len(claimed) == wanted:
                     continue  # more may be due: claim again while there is room
-                # Until a slot frees, something is stopped, or the next poll.
+                # Wait for a freed slot, a stop, or the next poll.
                 stopping = asyncio.create_task(self.stopping.wait())
                 await asyncio.wait(
                     {*in_flight, stopping},

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.api.conditional import check_if_match
 from app.api.deps import RowId, SessionDep, SettingsDep, require
+from app.api.idempotency import mark_secret
 from app.api.pages import Page, page_response, patch_values, row_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
@@ -47,7 +48,7 @@ async def create_endpoint(
     principal: Manager,
 ) -> Response:
     """Register an endpoint; the response is the only time its signing secret is shown."""
-    request.state.carries_secret = True  # never kept for an Idempotency-Key replay
+    mark_secret(request)  # never kept for an Idempotency-Key replay
     endpoint, secret = await service.create_endpoint(
         session, principal, settings, body.model_dump()
     )
@@ -137,7 +138,7 @@ async def rotate_endpoint_secret(
 ) -> Response:
     """Issue a new signing secret; the old one stops signing at once, the new one is shown
     this once."""
-    request.state.carries_secret = True  # never kept for an Idempotency-Key replay
+    mark_secret(request)  # never kept for an Idempotency-Key replay
     endpoint = await service.get_endpoint(session, endpoint_id)
     check_if_match(request, endpoint.version)
     secret = await service.rotate_secret(session, principal, endpoint)

@@ -81,6 +81,7 @@ VIEW_PERMISSIONS: dict[str, dict[str, str]] = {
         "edit": "webhooks:manage",
         "delete": "webhooks:manage",
         "action:ping": "webhooks:manage",
+        "action:rotate-secret": "webhooks:manage",
     },
     "webhook-delivery": {
         "list": "webhooks:manage",

@@ -26,21 +26,17 @@ from sqlalchemy import (
     func,
     or_,
     select,
-    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.cursors import CursorCodec
+from app.cursors import BIG_INTEGER_RANGE, CursorCodec, keyset_after, keyset_order
 from app.db_reads import Reader, SqlaReader
-from app.errors import BadRequest, ValidationFailed
+from app.errors import ValidationFailed
 from app.models import Base
 from app.models.base import INTEGER_RANGE
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
-# Integer columns are 32-bit on PostgreSQL (INTEGER_RANGE); a bigger filter value would be
-# a driver error.
-BIG_INTEGER_RANGE = (-(2**63), 2**63)
 RESERVED_PARAMS = frozenset({"limit", "cursor", "sort", "q", "include_total"})
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -113,7 +109,8 @@ class ListQuery:
     def shape(self) -> tuple[Any, ...]:
         """Everything that changes the SQL text; the values travel as bound parameters."""
         filters = tuple((name, op) for name, op, _ in self.filters)
-        return (self.sort, self.descending, self.q is not None, self.after is not None, filters)
+        after = None if self.after is None else "null" if self.after[0] is None else "value"
+        return (self.sort, self.descending, self.q is not None, after, filters)
 
     def params(self) -> dict[str, Any]:
         """The bound values of `list_statement` (and of its count)."""
@@ -123,7 +120,7 @@ class ListQuery:
             values["q_prefix"] = f"{_escape_like(self.q.upper())}%"
         if self.after is not None:
             values["after_id"] = self.after[1]
-            if self.sort != "id":
+            if self.sort != "id" and self.after[0] is not None:
                 values["after_value"] = self.after[0]
         return values
 
@@ -221,12 +218,9 @@ def parse_list_query(spec: ListSpec, params: Mapping[str, str], codec: CursorCod
     include_total = raw_total in _TRUE_WORDS
     after = None
     if params.get("cursor"):
-        value, last_id = codec.decode(params["cursor"], sort_key)
-        try:
-            position = parse_value(spec, sort, str(value), "cursor") if sort != "id" else last_id
-        except ValidationFailed:
-            raise BadRequest("The cursor is not valid; start again without it.") from None
-        after = (position, last_id)
+        # The value comes back in the sort column's type (a Decimal, a timestamp, …).
+        column = None if sort == "id" else spec.column(sort)
+        after = codec.decode(params["cursor"], sort_key, column)
     filters = []
     for param, raw in params.items():
         if param in RESERVED_PARAMS:
@@ -274,24 +268,28 @@ def filtered(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> Select
 def list_statement(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> Select[Any]:
     """Filters, keyset position and order: the page query without its LIMIT."""
     statement = filtered(spec, query, statement)
-    sort_column = spec.column(query.sort)
+    sort_column = None if query.sort == "id" else spec.column(query.sort)
     id_column = spec.column("id")
+    nullable = sort_column is not None and bool(sort_column.nullable)
     if query.after is not None:
-        last_id = bindparam("after_id", type_=id_column.type)
-        if query.sort == "id":
-            statement = statement.where(
-                id_column < last_id if query.descending else id_column > last_id
+        # Bound parameters typed like the columns, so e.g. a timestamp is bound as the
+        # column stores it; a NULL position has no value to bind.
+        value = None
+        if sort_column is not None and query.after[0] is not None:
+            value = bindparam("after_value", type_=sort_column.type)
+        statement = statement.where(
+            keyset_after(
+                sort_column,
+                id_column,
+                value,
+                bindparam("after_id", type_=id_column.type),
+                descending=query.descending,
+                nullable=nullable,
             )
-        else:
-            position = tuple_(sort_column, id_column)
-            # Typed like the columns, so e.g. a timestamp is bound as the column stores it.
-            bound = tuple_(bindparam("after_value", type_=sort_column.type), last_id)
-            statement = statement.where(position < bound if query.descending else position > bound)
-    if query.sort == "id":
-        return statement.order_by(id_column.desc() if query.descending else id_column.asc())
-    if query.descending:
-        return statement.order_by(sort_column.desc(), id_column.desc())
-    return statement.order_by(sort_column.asc(), id_column.asc())
+        )
+    return statement.order_by(
+        *keyset_order(sort_column, id_column, descending=query.descending, nullable=nullable)
+    )
 
 
 @lru_cache(maxsize=512)
@@ -308,12 +306,12 @@ def _count_statement(spec: ListSpec, shape: tuple[Any, ...]) -> Select[Any]:
 
 def _query_of_shape(shape: tuple[Any, ...]) -> ListQuery:
     """A ListQuery with `shape` and placeholder values (statements only read the shape)."""
-    sort, descending, has_q, has_after, filters = shape
+    sort, descending, has_q, after, filters = shape
     return ListQuery(
         sort=sort,
         descending=descending,
         q="" if has_q else None,
-        after=(None, 0) if has_after else None,
+        after=None if after is None else (None if after == "null" else "", 0),
         filters=tuple((name, op, None) for name, op in filters),
     )
 

@@ -23,14 +23,16 @@ class UTCDateFilter(OperationColumnFilter):
     ) -> Select[Any]:
         try:
             day = date.fromisoformat(str(value).strip()[:10])
-        except ValueError:
-            return query  # an unparseable date filters nothing rather than failing
-        start = datetime.combine(day, time.min, tzinfo=UTC)
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            end = start + timedelta(days=1)
+        except (ValueError, OverflowError):
+            # An unparseable date (or the last day there is) filters nothing, not fails.
+            return query
         column: Any = self.column
         if operation == "on_or_after":
             return query.where(column >= start)
         if operation == "before":
             return query.where(column < start)
         if operation == "on":
-            return query.where(column >= start, column < start + timedelta(days=1))
+            return query.where(column >= start, column < end)
         return query

@@ -19,6 +19,7 @@ from app.admin.ids import require_id, require_ids
 from app.admin.notices import PageWithMessage, notices
 from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
+from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth import login as login_service
 from app.auth.principal import Principal
 from app.auth.sessions import end_session, resolve_session, start_session
@@ -93,6 +94,15 @@ class BackofficeAdmin(Admin):
         async with self.database.read_session() as session:
             context = await dashboard_context(session)
         return await self.templates.TemplateResponse(request, "sqladmin/index.html", context)
+
+    async def ajax_lookup(self, request: Request) -> Response:
+        """sqladmin's search-as-you-type for related rows, with the list search's rules."""
+        try:
+            checked_text("The search", request.query_params.get("term", ""), MAX_SEARCH_LENGTH)
+        except ListRefused as exc:
+            raise HTTPException(status_code=400, detail=str(exc)) from None
+        response: Response = await super().ajax_lookup(request)
+        return response
 
     async def details(self, request: Request) -> Response:
         require_id(request.path_params.get("pk"))

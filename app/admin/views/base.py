@@ -15,7 +15,6 @@ from typing import Any, ClassVar
 from sqladmin import ModelView
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -24,9 +23,8 @@ from wtforms import HiddenField
 from app.admin.auth import current_principal
 from app.admin.ids import require_ids
 from app.admin.notices import redirect_with_notice
-from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
+from app.admin.views.lists import KeysetListMixin
 from app.auth.principal import Principal
-from app.cursors import CursorCodec
 from app.db import Database, transaction
 from app.errors import AppError
 from app.listing import ListQuery, ListSpec, filtered
@@ -52,93 +50,6 @@ def require_principal(request: Request) -> Principal:
     if principal is None:
         raise HTTPException(status_code=401)
     return principal
-
-
-class KeysetListMixin:
-    """Replaces sqladmin's OFFSET pagination and count(*) with keyset pages (see keyset.py)."""
-
-    def rows_are_restricted(self, request: Request) -> bool:
-        """Whether `list_query` shows this user only some rows (override with the rule)."""
-        return False
-
-    async def list(self, request: Request) -> Any:
-        view: Any = self
-        page_size = view.validate_page_number(request.query_params.get("pageSize"), view.page_size)
-        page_size = max(1, min(page_size, max(view.page_size_options)))
-        statement = view.list_query(request)
-        for relation in view._list_relations:
-            statement = statement.options(selectinload(relation))
-        statement, filtered = await _apply_filters(view, request, statement)
-        # A list cut down to the user's own rows is counted as such: the whole table's
-        # count would tell them how many rows others have.
-        filtered = filtered or view.rows_are_restricted(request)
-        search = request.query_params.get("search")
-        if search:
-            statement = view.search_query(stmt=statement, term=search)
-            filtered = True
-        ordering = _ordering(view, request)
-        codec = CursorCodec(view._admin_ref.settings.secret_key)
-        params = dict(request.query_params)
-        async with view.database.read_session() as session:
-            try:
-                rows, more, reverse = await keyset_page(
-                    session, statement, ordering, page_size, params, codec
-                )
-            except AppError as exc:
-                raise HTTPException(status_code=400, detail=exc.detail) from None
-            count, approximate = await count_rows(
-                session, view.model, statement if filtered else None
-            )
-        links = navigation(rows, more, reverse, params, ordering, request.url, codec)
-        return KeysetPage(
-            rows=rows,
-            page_size=page_size,
-            count=count,
-            # Approximate: the planner's estimate when unfiltered, a capped count when not.
-            count_is_estimate=approximate and not filtered,
-            count_is_lower_bound=approximate and filtered,
-            first_url=links["first"],
-            previous_url=links["previous"],
-            next_url=links["next"],
-            last_url=links["last"],
-        )
-
-
-async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[Any, bool]:
-    filtered = False
-    for filter_ in view.get_filters():
-        value = request.query_params.get(filter_.parameter_name)
-        if not value:
-            continue
-        filtered = True
-        if getattr(filter_, "has_operator", False):
-            operation = request.query_params.get(f"{filter_.parameter_name}_op")
-            if operation:
-                statement = await filter_.get_filtered_query(
-                    statement, operation, value, view.model
-                )
-        else:
-            statement = await filter_.get_filtered_query(statement, value, view.model)
-    return statement, filtered
-
-
-def _ordering(view: Any, request: Request) -> Ordering:
-    sort_by = request.query_params.get("sortBy")
-    if sort_by:
-        if sort_by not in view._sort_fields:
-            raise HTTPException(status_code=400, detail="Invalid sortBy parameter")
-        name, descending = sort_by, request.query_params.get("sort", "asc") == "desc"
-    else:
-        default = view._get_default_sort()
-        name, descending = (
-            (view._get_prop_name(default[0][0]), default[0][1]) if default else ("id", False)
-        )
-    return Ordering(
-        column=getattr(view.model, name),
-        id_column=view.model.id,
-        descending=descending,
-        name=name,
-    )
 
 
 class ServiceModelView(KeysetListMixin, ModelView):

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from app.admin.ids import parse_id, require_id
 from app.admin.notices import redirect_with_notice
 from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth.principal import Principal
 from app.customers import service as customers
 from app.listing import ListQuery, filtered
@@ -239,6 +240,10 @@ class OrderView(ServiceModelView, model=Order):
         """Search-as-you-type for the add-item form: active products by SKU or name."""
         term = request.query_params.get("term", "").strip()[:100]
         if not term or not self.has_permission(request, "edit"):
+            return JSONResponse({"results": []})
+        try:
+            checked_text("The search", term, MAX_SEARCH_LENGTH)
+        except ListRefused:  # nothing is named with a control character
             return JSONResponse({"results": []})
         # The API's `q` rule: a name containing the term, or a SKU starting with it.
         query = ListQuery(q=term)

@@ -4,6 +4,7 @@ sqladmin pages with OFFSET and counts every row on every view; on a million-row 
 last page scans the whole index. Here a page is "the rows after (value, id)" of the sort
 column, navigated First / Previous / Next / Last with signed cursors, and the count is
 PostgreSQL's estimate above a threshold (labelled as approximate) or capped when filtered.
+Cursors, seeks and order are the API's (app/cursors.py): one codec, one rule for NULLs.
 """
 
 from __future__ import annotations
@@ -11,11 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, func, select, text, tuple_
+from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import URL
 
-from app.cursors import CursorCodec
+from app.cursors import CursorCodec, keyset_after, keyset_order
 
 EXACT_COUNT_LIMIT = 10_000
 # A searched or filtered list counts its matches up to here and then says "100+". A
@@ -60,37 +61,54 @@ class KeysetPage:
 
 @dataclass(frozen=True)
 class Ordering:
+    """The list's sort: `column` (an ORM attribute, or None for id alone), then id."""
+
     column: Any
     id_column: Any
     descending: bool
     name: str
+    # The table column: its type decodes cursor values, and NULLs sort last if it has any.
+    table_column: Any = None
+
+    @property
+    def nullable(self) -> bool:
+        return self.table_column is not None and bool(self.table_column.nullable)
+
+    @property
+    def sort_key(self) -> str:
+        return f"{'-' if self.descending else ''}{self.name}"
 
     def keys(self, row: Any) -> tuple[Any, int]:
         return getattr(row, self.name), row.id
 
 
 def _order(statement: Select[Any], ordering: Ordering, reverse: bool) -> Select[Any]:
-    descending = ordering.descending != reverse
-    if ordering.name == "id":
-        return statement.order_by(ordering.id_column.desc() if descending else ordering.id_column)
-    if descending:
-        return statement.order_by(ordering.column.desc(), ordering.id_column.desc())
-    return statement.order_by(ordering.column.asc(), ordering.id_column.asc())
+    return statement.order_by(
+        *keyset_order(
+            ordering.column,
+            ordering.id_column,
+            descending=ordering.descending,
+            nullable=ordering.nullable,
+            reverse=reverse,
+        )
+    )
 
 
 def _seek(
     statement: Select[Any], ordering: Ordering, after: tuple[Any, int], reverse: bool
 ) -> Select[Any]:
     """Rows strictly beyond `after` in the (possibly reversed) order."""
-    forward_is_greater = not ordering.descending
-    greater = forward_is_greater != reverse
-    if ordering.name == "id":
-        return statement.where(
-            ordering.id_column > after[1] if greater else ordering.id_column < after[1]
+    return statement.where(
+        keyset_after(
+            ordering.column,
+            ordering.id_column,
+            after[0],
+            after[1],
+            descending=ordering.descending,
+            nullable=ordering.nullable,
+            reverse=reverse,
         )
-    position = tuple_(ordering.column, ordering.id_column)
-    bound = tuple_(after[0], after[1])
-    return statement.where(position > bound if greater else position < bound)
+    )
 
 
 async def count_rows(
@@ -130,13 +148,18 @@ async def keyset_page(
     params: dict[str, str],
     codec: CursorCodec,
 ) -> tuple[list[Any], bool, bool]:
-    """The page the cursor parameters ask for: (rows, more beyond it, fetched backwards)."""
-    sort_key = f"{'-' if ordering.descending else ''}{ordering.name}"
+    """The page the cursor parameters ask for: (rows, more beyond it, fetched backwards).
+
+    A cursor that is not ours (tampered, forged, another sort's) is a BadRequest.
+    """
+    sort_key, column = ordering.sort_key, ordering.table_column
     reverse = False
     if params.get("after"):
-        statement = _seek(statement, ordering, codec.decode(params["after"], sort_key), False)
+        after = codec.decode(params["after"], sort_key, column)
+        statement = _seek(statement, ordering, after, False)
     elif params.get("before"):
-        statement = _seek(statement, ordering, codec.decode(params["before"], sort_key), True)
+        before = codec.decode(params["before"], sort_key, column)
+        statement = _seek(statement, ordering, before, True)
         reverse = True
     elif params.get("last"):
         reverse = True
@@ -162,7 +185,7 @@ def navigation(
     codec: CursorCodec,
 ) -> dict[str, str | None]:
     """First / previous / next / last links for the rows shown."""
-    sort_key = f"{'-' if ordering.descending else ''}{ordering.name}"
+    sort_key = ordering.sort_key
     clean = base_url.remove_query_params(list(CURSOR_PARAMS))
     at_start = not params.get("after") and not params.get("before") and not params.get("last")
     links: dict[str, str | None] = {"first": None, "previous": None, "next": None, "last": None}

@@ -1,0 +1,147 @@
+"""Admin list pages: the request's search, filters, sort and page checked, then a keyset page.
+
+What a list is asked for comes from the URL, so it is read like any hostile input: a
+search or filter value with a control character (PostgreSQL cannot even compare text with
+a NUL), an unknown sort or a cursor that is not ours is refused with a message on the
+list page, and no query runs for it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import inspect
+from sqlalchemy.orm import selectinload
+from starlette.requests import Request
+
+from app.admin.ids import parse_id
+from app.admin.notices import add_message
+from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
+from app.cursors import CursorCodec
+from app.errors import AppError
+from app.text_rules import control_character_problem
+
+# What the API allows for `q` (app/listing.py), and for one filter value.
+MAX_SEARCH_LENGTH = 200
+MAX_FILTER_LENGTH = 320
+
+
+class ListRefused(Exception):
+    """A list request that runs no query; str(exc) says why."""
+
+
+def checked_text(label: str, value: str, max_length: int) -> str:
+    """`value` if it is one line of text of at most `max_length` characters."""
+    problem = control_character_problem(value)
+    if problem is not None:
+        raise ListRefused(f"{label} {problem}.")
+    if len(value) > max_length:
+        raise ListRefused(f"{label} must be at most {max_length} characters.")
+    return value
+
+
+def page_size_of(view: Any, request: Request) -> int:
+    """The page size asked for, within the view's options (the default if not a number)."""
+    asked = parse_id(request.query_params.get("pageSize", "")) or view.page_size
+    return int(max(1, min(asked, max(view.page_size_options))))
+
+
+def ordering_of(view: Any, request: Request) -> Ordering:
+    sort_by = request.query_params.get("sortBy")
+    if sort_by:
+        if sort_by not in view._sort_fields:
+            raise ListRefused("This list cannot be sorted that way.")
+        name, descending = sort_by, request.query_params.get("sort", "asc") == "desc"
+    else:
+        default = view._get_default_sort()
+        name, descending = (
+            (view._get_prop_name(default[0][0]), default[0][1]) if default else ("id", False)
+        )
+    by_id = name == "id"
+    return Ordering(
+        column=None if by_id else getattr(view.model, name),
+        id_column=view.model.id,
+        descending=descending,
+        name=name,
+        table_column=None if by_id else inspect(view.model).columns[name],
+    )
+
+
+async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[Any, bool]:
+    filtered = False
+    for filter_ in view.get_filters():
+        value = request.query_params.get(filter_.parameter_name)
+        if not value:
+            continue
+        label = f"The filter “{filter_.title}”"
+        checked_text(label, value, MAX_FILTER_LENGTH)
+        filtered = True
+        if getattr(filter_, "has_operator", False):
+            operation = request.query_params.get(f"{filter_.parameter_name}_op")
+            if operation:
+                checked_text(label, operation, MAX_FILTER_LENGTH)
+                statement = await filter_.get_filtered_query(
+                    statement, operation, value, view.model
+                )
+        else:
+            statement = await filter_.get_filtered_query(statement, value, view.model)
+    return statement, filtered
+
+
+class KeysetListMixin:
+    """Replaces sqladmin's OFFSET pagination and count(*) with keyset pages (see keyset.py)."""
+
+    def rows_are_restricted(self, request: Request) -> bool:
+        """Whether `list_query` shows this user only some rows (override with the rule)."""
+        return False
+
+    async def list(self, request: Request) -> Any:
+        view: Any = self
+        page_size = page_size_of(view, request)
+        try:
+            ordering = ordering_of(view, request)
+            statement = view.list_query(request)
+            for relation in view._list_relations:
+                statement = statement.options(selectinload(relation))
+            statement, filtered = await _apply_filters(view, request, statement)
+            search = request.query_params.get("search")
+            if search:
+                term = checked_text("The search", search, MAX_SEARCH_LENGTH)
+                statement = view.search_query(stmt=statement, term=term)
+                filtered = True
+        except ListRefused as exc:
+            add_message(request, str(exc))
+            return KeysetPage(rows=[], page_size=page_size, count=0, count_is_estimate=False)
+        # A list cut down to the user's own rows is counted as such: the whole table's
+        # count would tell them how many rows others have.
+        filtered = filtered or view.rows_are_restricted(request)
+        codec = CursorCodec(request.app.state.site.settings.secret_key)
+        params = dict(request.query_params)
+        async with view.database.read_session() as session:
+            try:
+                rows, more, reverse = await keyset_page(
+                    session, statement, ordering, page_size, params, codec
+                )
+            except AppError as exc:
+                # A cursor that is not ours: say so, and show the first page.
+                add_message(request, exc.detail)
+                params = {k: v for k, v in params.items() if k not in ("after", "before", "last")}
+                rows, more, reverse = await keyset_page(
+                    session, statement, ordering, page_size, params, codec
+                )
+            count, approximate = await count_rows(
+                session, view.model, statement if filtered else None
+            )
+        links = navigation(rows, more, reverse, params, ordering, request.url, codec)
+        return KeysetPage(
+            rows=rows,
+            page_size=page_size,
+            count=count,
+            # Approximate: the planner's estimate when unfiltered, a capped count when not.
+            count_is_estimate=approximate and not filtered,
+            count_is_lower_bound=approximate and filtered,
+            first_url=links["first"],
+            previous_url=links["previous"],
+            next_url=links["next"],
+            last_url=links["last"],
+        )

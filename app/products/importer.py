@@ -169,9 +169,18 @@ def parse_csv(
         io.BytesIO(data), encoding="utf-8-sig", errors="surrogateescape", newline=""
     )
     reader = csv.DictReader(text_stream)
-    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    except csv.Error as exc:  # e.g. a header cell past the csv module's field size limit
+        return [], [LineError(1, "header", f"malformed CSV: {exc}")]
     if any(_NOT_UTF8.search(name) for name in header):
         return [], [LineError(1, "header", NOT_UTF8_MESSAGE)]
+    for number, name in enumerate(header, start=1):
+        # Refused before "unknown column" would echo the name (an escape sequence, say)
+        # into the admin page or the operator's terminal.
+        problem = control_character_problem(name)
+        if problem is not None:
+            return [], [LineError(1, "header", f"column {number} {problem}")]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     unknown = [c for c in header if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
     if missing or unknown:

@@ -284,6 +284,19 @@ async def test_a_bad_header_is_reported_on_line_one(
     assert await products_by_sku(session, "HDR-001") == {}
 
 
+@pytest.mark.parametrize("dry_run", ["true", "false"])
+async def test_a_header_cell_past_the_csv_field_limit_is_a_line_one_error(
+    client: httpx.AsyncClient, manager: Caller, dry_run: str
+) -> None:
+    # Python's csv module refuses fields over 131,072 characters; in the header that was a 500.
+    data = "sku,name,price," + "x" * 140_000 + "\nHDR-001,Header,1.00,x\n"
+
+    response = await upload(client, manager, data, dry_run=dry_run)
+
+    assert error_locs(response) == [["line", 1, "header"]]
+    assert "field larger than field limit" in response.json()["errors"][0]["message"]
+
+
 async def test_non_utf8_bytes_are_reported_by_line_and_field(
     client: httpx.AsyncClient, session: AsyncSession, manager: Caller
 ) -> None:

@@ -10,7 +10,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.admin.csrf import CSRFMiddleware
+from app.admin.csrf import MAX_UPLOAD_BYTES, CSRFMiddleware
 from app.admin.paths import HostlessUrlsMiddleware
 from app.auth.principal import Principal, RequestMeta, principal_for_user
 from app.auth.sessions import resolve_session
@@ -56,7 +56,12 @@ class StaffAuthBackend(AuthenticationBackend):
                 same_site="lax",
                 https_only=settings.is_production,
             ),
-            Middleware(CSRFMiddleware, secret_key=settings.secret_key),
+            # The product import's upload is read after the login check (SPEC §14).
+            Middleware(
+                CSRFMiddleware,
+                secret_key=settings.secret_key,
+                uploads={"/product-import": MAX_UPLOAD_BYTES},
+            ),
             Middleware(HostlessUrlsMiddleware),
         ]
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.admin import MODEL_VIEWS
 from tests.admin.hostile import admin_browser
+from tests.auth_helpers import admin_csrf, client_for
 
 CONTROL = ["\x00", "a\x00b", "\x1b[31mred", "tab\there", "x\x7f", "line\nbreak"]
 SEARCHABLE = [view.identity for view in MODEL_VIEWS if view.column_searchable_list]
@@ -121,3 +122,20 @@ async def test_a_date_filter_at_the_end_of_time_filters_nothing_rather_than_fail
         )
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("email", ["a\x00b@example.com", "\x00", "admin@example.com\n"])
+async def test_a_login_with_a_control_character_is_the_generic_refusal(
+    app: FastAPI, engine: AsyncEngine, email: str
+) -> None:
+    async with client_for(app) as browser:
+        token = await admin_csrf(browser)
+        with sent_parameters(engine) as sent:
+            response = await browser.post(
+                "/admin/login",
+                data={"username": email, "password": "pass\x00word", "csrf_token": token},
+            )
+
+    assert response.status_code == 400
+    assert 'id="login-error"' in response.text
+    assert not has_control(sent)

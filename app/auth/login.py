@@ -14,6 +14,7 @@ from app.errors import RateLimited, ValidationFailed
 from app.models import User
 from app.models.base import utcnow
 from app.ratelimit import RateLimiter, RateLimitResult
+from app.text_rules import control_character_problem
 from app.users import repository as users_repository
 
 LOCKOUT_THRESHOLD = 5
@@ -46,6 +47,11 @@ async def login_with_password(
     """
     email = email.strip()[:320]
     password = password[:MAX_LENGTH]
+    if control_character_problem(email) is not None:
+        # No account is named with a control character (PostgreSQL cannot even compare or
+        # store text holding a NUL): the generic refusal, at the same cost, unrecorded.
+        await verify_password(password, DUMMY_HASH)
+        return LoginResult(None, "bad_credentials")
     # Locked: concurrent attempts on one account queue here. Unlocked, they raced on the
     # user's version and all but one failed with a 409, uncounted and unaudited, so ten
     # parallel guesses a minute counted as one or two and never reached the lockout.

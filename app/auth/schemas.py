@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.text_rules import SingleLine
+
 
 class TokenResponse(BaseModel):
     """The OAuth2 token response (RFC 6749 §5.1) plus our rotating refresh token."""
@@ -56,8 +58,8 @@ class MeRead(BaseModel):
 
 
 class ApiTokenCreate(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    scopes: list[str] = Field(default_factory=list, max_length=64)
+    name: SingleLine = Field(min_length=1, max_length=100)
+    scopes: list[SingleLine] = Field(default_factory=list, max_length=64)
     expires_days: int | None = Field(default=None, ge=1, le=3650)
 
     model_config = ConfigDict(

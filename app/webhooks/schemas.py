@@ -7,11 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.text_rules import SingleLine
+
 
 class WebhookEndpointCreate(BaseModel):
-    url: str = Field(min_length=8, max_length=2048)
-    description: str = Field(default="", max_length=255)
-    events: list[str] = Field(min_length=1, max_length=16)
+    url: SingleLine = Field(min_length=8, max_length=2048)
+    description: SingleLine = Field(default="", max_length=255)
+    events: list[SingleLine] = Field(min_length=1, max_length=16)
     is_active: bool = True
 
     model_config = ConfigDict(
@@ -29,9 +31,9 @@ class WebhookEndpointCreate(BaseModel):
 
 
 class WebhookEndpointUpdate(BaseModel):
-    url: str | None = Field(default=None, min_length=8, max_length=2048)
-    description: str | None = Field(default=None, max_length=255)
-    events: list[str] | None = Field(default=None, min_length=1, max_length=16)
+    url: SingleLine | None = Field(default=None, min_length=8, max_length=2048)
+    description: SingleLine | None = Field(default=None, max_length=255)
+    events: list[SingleLine] | None = Field(default=None, min_length=1, max_length=16)
     is_active: bool | None = None
 
     model_config = ConfigDict(extra="forbid")

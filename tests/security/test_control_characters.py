@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.models import Customer, Order, Product, Role, User
 from app.text_rules import control_character_problem
 from tests.admin.admin_world import page_token
+from tests.api.domain_helpers import assert_problem, token_caller
 from tests.api.order_helpers import Caller, caller
 from tests.api.test_import_export import products_by_sku, upload
 from tests.auth_helpers import admin_login, client_for
@@ -361,3 +362,36 @@ def test_only_tab_and_line_breaks_pass_in_multi_line_text(code: int) -> None:
 @pytest.mark.parametrize("text", ["", "Plain", "Ünïcödé ✓ 日本", "\u0085 \u2028 \ufeff", " =+-@"])
 def test_printable_and_other_unicode_text_passes(text: str) -> None:
     assert control_character_problem(text) is None
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "field"),
+    [
+        ("/api/v1/me/tokens", {"name": "a\x00b"}, "name"),
+        ("/api/v1/me/tokens", {"name": "ok", "scopes": ["orders:read\x00"]}, "scopes"),
+        (
+            "/api/v1/webhooks",
+            {"url": "https://hooks.example.com/\x00", "events": ["ping"]},
+            "url",
+        ),
+        (
+            "/api/v1/webhooks",
+            {"url": "https://hooks.example.com/x", "description": "a\x1bb", "events": ["ping"]},
+            "description",
+        ),
+        (
+            "/api/v1/webhooks",
+            {"url": "https://hooks.example.com/x", "events": ["ping\x00"]},
+            "events",
+        ),
+    ],
+)
+async def test_a_control_character_in_a_token_or_webhook_field_is_a_422_naming_it(
+    client: httpx.AsyncClient, session: AsyncSession, path: str, body: dict[str, object], field: str
+) -> None:
+    _, headers = await token_caller(session, role="admin")
+
+    response = await client.post(path, json=body, headers=headers)
+
+    problem = assert_problem(response, 422)
+    assert any(field in error["loc"] for error in problem["errors"]), problem

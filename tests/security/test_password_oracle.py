@@ -115,3 +115,13 @@ async def test_wrong_current_passwords_lock_the_account_in_the_admin(
     assert {row.channel for row in failures} == {"admin"}
     await session.refresh(user, ["locked_until"])
     assert user.locked_until is not None
+
+
+async def test_a_control_character_in_the_username_is_the_generic_401(
+    client: httpx.AsyncClient,
+) -> None:
+    for username in ("a\x00b@example.com", "\x00", "admin@example.com\n", "x\x1b[31m@example.com"):
+        response = await client.post(
+            "/api/v1/auth/token", data={"username": username, "password": "pass\x00word-long"}
+        )
+        assert_problem(response, 401)

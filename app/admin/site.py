@@ -27,7 +27,6 @@ from app.db import Database, transaction
 from app.permissions import can
 from app.ratelimit import RateLimiter
 from app.settings import Settings
-from app.text_rules import control_character_problem
 
 FILE_ROUTES = frozenset({"file_download", "file_preview"})
 
@@ -159,10 +158,6 @@ class BackofficeAdmin(Admin):
             )
             response.headers["Retry-After"] = str(throttle.reset_after)
             return response
-        if control_character_problem(email) is not None:
-            # No account is named with a control character (PostgreSQL cannot even compare
-            # text holding a NUL): the generic refusal, without asking the database.
-            return await self._render_login(request, login_service.GENERIC_LOGIN_ERROR, 400)
         async with transaction(self.database.sessionmaker) as session:
             result = await login_service.login_with_password(
                 session, Principal.anonymous("admin", meta), email, password

@@ -61,7 +61,8 @@ def confirm_action(page: Page, name: str, label: str) -> None:
     dialog = page.locator(f"#modal-confirmation-{name}")
     expect(dialog).to_be_visible()
     dialog.get_by_role("link", name="Yes").click()
-    page.wait_for_url(re.compile(r"[?&](notice|error)="))
+    # A success redirects with a notice code; a refusal is shown at the action's own URL.
+    page.wait_for_url(re.compile(r"[?&](notice=|pks=)"))
 
 
 def detail_value(page: Page, field: str) -> str:

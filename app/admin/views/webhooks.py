@@ -129,7 +129,7 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
             await service.ping(session, principal, await service.get_endpoint(session, pk))
 
-        return await self.bulk_action(request, per_row, lambda _: "Ping queued.")
+        return await self.bulk_action(request, per_row, lambda _: "ping-queued")
 
 
 class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
@@ -163,4 +163,4 @@ class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> None:
             await service.resend(session, principal, pk)
 
-        return await self.bulk_action(request, per_row, lambda _: "Queued again.")
+        return await self.bulk_action(request, per_row, lambda _: "queued-again")

@@ -100,11 +100,11 @@ def test_staff_take_an_order_from_a_new_customer_to_placed_stock(
     page.get_by_role("link", name="Customers", exact=True).click()
     page.get_by_role("link", name="New Customer").click()
     page.get_by_label("Name").fill("Katherine Johnson")
-    page.get_by_label("Email").fill("katherine@e2e.test")
+    page.get_by_label("Email").fill("katherine@e2e.example.com")
     page.get_by_label("Company").fill("Langley")
     page.get_by_role("button", name="Save", exact=True).click()
     page.wait_for_url("**/admin/customer/list**")
-    expect(page.locator("table")).to_contain_text("katherine@e2e.test")
+    expect(page.locator("table")).to_contain_text("katherine@e2e.example.com")
     shoot(page, screenshots, "03-customers")
 
     # A draft order for them: the customer is found by typing, not in a giant drop-down.
@@ -196,20 +196,20 @@ def test_a_viewer_sees_no_write_buttons_and_is_refused_when_posting(
     token = csrf_of(page)
     response = page.request.post(
         "/admin/customer/create",
-        form={"name": "Sneaky", "email": "sneaky@e2e.test", "csrf_token": token},
+        form={"name": "Sneaky", "email": "sneaky@e2e.example.com", "csrf_token": token},
         headers={"X-CSRF-Token": token},
     )
     assert response.status == 403
     response = page.request.post(
         f"/admin/customer/edit/{customer}",
-        form={"name": "Renamed", "email": "ada@e2e.test", "csrf_token": token},
+        form={"name": "Renamed", "email": "ada@e2e.example.com", "csrf_token": token},
     )
     assert response.status == 403
     page.goto("/admin/customer/create")
     expect(page.locator("body")).to_contain_text("403")
 
     page.goto("/admin/customer/list?search=Sneaky")
-    expect(page.locator("table")).not_to_contain_text("sneaky@e2e.test")
+    expect(page.locator("table")).not_to_contain_text("sneaky@e2e.example.com")
     page.goto(f"/admin/customer/details/{customer}")
     assert detail_value(page, "name") == "Ada Lovelace"
 

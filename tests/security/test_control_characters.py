@@ -342,6 +342,66 @@ async def test_a_nul_in_an_admin_product_form_is_a_message(
     assert await products_by_sku(session, "CC-200") == {}
 
 
+@pytest.mark.parametrize(
+    ("path", "fields", "message"),
+    [
+        (
+            "/admin/customer/create",
+            {"name": "Bad\x00name", "email": "bad-name@example.com"},
+            "name: must not contain control characters (found U+0000)",
+        ),
+        (
+            "/admin/customer/create",
+            {"name": "Ok", "email": "ok@example.com", "phone": "\x1b[2J"},
+            "phone: must not contain control characters (found U+001B)",
+        ),
+        (
+            "/admin/role/create",
+            {"name": "r\x00le"},
+            "name: must not contain control characters (found U+0000)",
+        ),
+    ],
+)
+async def test_a_control_character_in_an_admin_form_is_a_message(
+    browser: httpx.AsyncClient,
+    session: AsyncSession,
+    path: str,
+    fields: dict[str, str],
+    message: str,
+) -> None:
+    token = await page_token(browser)
+    customers_before = await session.scalar(select(func.count()).select_from(Customer))
+    roles_before = await session.scalar(select(func.count()).select_from(Role))
+
+    response = await browser.post(path, data={**fields, "csrf_token": token})
+
+    assert response.status_code == 400, response.text
+    assert message in response.text
+    assert await session.scalar(select(func.count()).select_from(Customer)) == customers_before
+    assert await session.scalar(select(func.count()).select_from(Role)) == roles_before
+
+
+async def test_a_control_character_in_admin_order_notes_is_a_message(
+    browser: httpx.AsyncClient, session: AsyncSession
+) -> None:
+    order = await make_order(session, customer=await make_customer(session))
+    form = await browser.get(f"/admin/order/edit/{order.id}")
+    version = re.findall(r'name="version"[^>]*value="(\d+)"', form.text)[0]
+
+    response = await browser.post(
+        f"/admin/order/edit/{order.id}",
+        data={
+            "customer": str(order.customer_id),
+            "notes": "a\x00b",
+            "version": version,
+            "csrf_token": await page_token(browser),
+        },
+    )
+
+    assert response.status_code == 400, response.text
+    assert "notes: must not contain control characters (found U+0000)" in response.text
+
+
 # --- the one definition ------------------------------------------------------------------------
 
 

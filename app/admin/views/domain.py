@@ -14,14 +14,17 @@ from starlette.responses import JSONResponse, Response
 
 from app.admin.ids import parse_id, require_id
 from app.admin.notices import redirect_with_notice
-from app.admin.views.base import AdminError, ServiceModelView, require_principal
+from app.admin.views.base import AdminError, ServiceModelView, check_against, require_principal
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth.principal import Principal
 from app.customers import service as customers
+from app.customers.schemas import CustomerUpdate
 from app.listing import ListQuery, filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
+from app.orders.schemas import OrderUpdate
 from app.products import service as products
+from app.products.schemas import ProductCreate
 
 
 class CustomerView(ServiceModelView, model=Customer):
@@ -49,11 +52,13 @@ class CustomerView(ServiceModelView, model=Customer):
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
+        check_against(CustomerUpdate, data)
         return await customers.create_customer(session, principal, _text_fields(data))
 
     async def update(
         self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
     ) -> Any:
+        check_against(CustomerUpdate, data)
         return await customers.update_customer(session, principal, obj, _text_fields(data))
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
@@ -110,29 +115,17 @@ class ProductView(ServiceModelView, model=Product):
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
-        _check_product(data)
+        check_against(ProductCreate, data)
         return await products.create_product(session, principal, data)
 
     async def update(
         self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
     ) -> Any:
-        _check_product(data)
+        check_against(ProductCreate, data)
         return await products.update_product(session, principal, obj, data)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
         await products.delete_product(session, principal, obj)
-
-
-def _check_product(data: dict[str, Any]) -> None:
-    """The API's schema rules for the fields a form can get wrong."""
-    from app.products.schemas import ProductCreate
-
-    try:
-        ProductCreate.model_validate({k: v for k, v in data.items() if v is not None})
-    except Exception as exc:
-        errors: list[dict[str, Any]] = getattr(exc, "errors", lambda: [])()
-        messages = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
-        raise AdminError(messages or "Invalid product.") from None
 
 
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in OrderStatus]
@@ -194,6 +187,7 @@ class OrderView(ServiceModelView, model=Order):
     ) -> Any:
         if "customer_id" not in data:
             raise AdminError("Choose a customer.")
+        check_against(OrderUpdate, data)
         return await orders.create_order(
             session, principal, customer_id=data["customer_id"], notes=data.get("notes", "")
         )
@@ -201,6 +195,7 @@ class OrderView(ServiceModelView, model=Order):
     async def update(
         self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
     ) -> Any:
+        check_against(OrderUpdate, data)
         return await orders.update_order(session, principal, obj, data)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:

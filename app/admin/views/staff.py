@@ -23,13 +23,14 @@ from wtforms import (
 )
 
 from app.admin.auth import current_principal
-from app.admin.views.base import ServiceModelView, selected_pks
+from app.admin.views.base import ServiceModelView, check_against, selected_pks
 from app.auth import api_tokens, sessions
 from app.auth.principal import Principal
 from app.models import ApiToken, Role, StaffSession, User
 from app.permissions import PERMISSIONS, can
 from app.roles import service as roles_service
 from app.users import service as users_service
+from app.users.schemas import RoleUpdate
 
 
 class UserView(ServiceModelView, model=User):
@@ -189,6 +190,7 @@ class RoleView(ServiceModelView, model=Role):
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
+        check_against(RoleUpdate, data)
         return await roles_service.create_role(
             session,
             principal,
@@ -200,6 +202,7 @@ class RoleView(ServiceModelView, model=Role):
     async def update(
         self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
     ) -> Any:
+        check_against(RoleUpdate, data)
         return await roles_service.update_role(
             session,
             principal,

@@ -100,7 +100,10 @@ async def _seed(database_url: str) -> Seeded:
                 await make_user(session, role=staff.role, email=staff.email, full_name=staff.role)
             for name, company in [("Ada Lovelace", "Analytical Ltd"), ("Grace Hopper", "COBOL Co")]:
                 customer = await make_customer(
-                    session, name=name, company=company, email=f"{name.split()[0].lower()}@e2e.example.com"
+                    session,
+                    name=name,
+                    company=company,
+                    email=f"{name.split()[0].lower()}@e2e.example.com",
                 )
                 seeded.customers[name] = customer.id
             catalogue = [

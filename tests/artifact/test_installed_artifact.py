@@ -70,7 +70,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_wheel(tmp_path_factory.mktemp("build"))
 
 
-@pytest.fixture(scope="module", params=["pinned"])
+@pytest.fixture(scope="module", params=["pinned", "floors"])
 async def deployment(
     request: pytest.FixtureRequest, wheel: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Installation]:

@@ -63,7 +63,10 @@ def one_line_errors() -> Iterator[None]:
     """Turn any failure into `error: …` on stderr and a non-zero exit, never a traceback."""
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    # typer 0.26+ carries its own click: its Exit and Abort are not click's.
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort):
+        raise
+    except click.ClickException:  # usage errors keep click's own message and exit code
         raise
     except KeyboardInterrupt:
         _fail("interrupted", 130)

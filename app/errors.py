@@ -90,6 +90,14 @@ class ServiceUnavailable(AppError):
     status, slug, title = 503, "service-unavailable", "Service Unavailable"
 
 
+def _phrase(status: int) -> str:
+    """The standard reason phrase of `status`, or "Error" for a code HTTPStatus lacks."""
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
 def problem_body(
     status: int,
     *,
@@ -102,7 +110,7 @@ def problem_body(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The RFC 9457 document for one error."""
-    phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
+    phrase = _phrase(status)
     body: dict[str, Any] = {
         "type": f"/problems/{slug}" if slug else "about:blank",
         "title": title or phrase,

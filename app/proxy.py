@@ -13,7 +13,6 @@ import ipaddress
 from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
-from uvicorn.middleware.proxy_headers import _TrustedHosts
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -31,14 +30,38 @@ def _valid_ip(value: str) -> bool:
     return True
 
 
+class TrustedProxies:
+    """FORWARDED_ALLOW_IPS: addresses, networks (CIDR) or other literals, or `*` for all."""
+
+    def __init__(self, spec: str) -> None:
+        entries = [entry.strip() for entry in spec.split(",") if entry.strip()]
+        self.always_trust = "*" in entries
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        self.literals: set[str] = set()
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                self.literals.add(entry)  # e.g. a unix socket's peer name
+
+    def __contains__(self, host: str) -> bool:
+        if self.always_trust:
+            return True
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return host in self.literals
+        return any(address in network for network in self.networks)
+
+
 class TrustedProxyMiddleware:
     """Rewrites scope["client"] and scope["scheme"] from headers of trusted proxies only."""
 
     def __init__(self, app: ASGIApp, trusted_hosts: str) -> None:
         self.app = app
-        self.trusted = _TrustedHosts(trusted_hosts)
-        # uvicorn's membership test parses the address and walks the networks on every
-        # call (~tens of µs); the peers of a deployment are a handful of proxy addresses.
+        self.trusted = TrustedProxies(trusted_hosts)
+        # The membership test parses the address and walks the networks on every call
+        # (~tens of µs); the peers of a deployment are a handful of proxy addresses.
         self.is_trusted = lru_cache(maxsize=1024)(self.trusted.__contains__)
 
     def client_from(self, forwarded_for: str) -> str | None:

@@ -1,0 +1,68 @@
+"""app/ uses its libraries' public APIs only (issue 16); the known remaining debt is listed.
+
+Each entry of KNOWN_DEBT is a private name still used, with the file; removing the use
+makes this test fail until the entry goes too, and a new private name fails it at once.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+APP = Path(__file__).resolve().parents[2] / "app"
+LIBRARIES = ("sqlalchemy", "fastapi", "starlette", "pydantic", "uvicorn", "sqladmin", "limits")
+# `from uvicorn.x import _Name` or `from fastapi.dependencies.models import Dependant`.
+PRIVATE_IMPORT = re.compile(
+    rf"^from ((?:{'|'.join(LIBRARIES)})[\w.]*) import ([^\n]*\b_\w+|Dependant\b)", re.M
+)
+# Attributes (or getattr names) that only exist as library internals.
+PRIVATE_ATTRIBUTES = re.compile(
+    r"(?:\.|getattr\(\w+, \")(_handle_exception|positiontup|__pydantic_decorators__"
+    r"|_value2member_map_|effective_route_contexts|_admin_ref|_list_relations|_sort_fields|_get_default_sort"
+    r"|_get_prop_name|_find_model_view|_delete|connection_pool)\b"
+)
+KNOWN_DEBT = {
+    ("api/lean.py", "fastapi.dependencies.models"),
+    ("api/openapi.py", "fastapi.dependencies.models"),
+    ("db_reads.py", "positiontup"),
+    ("db_reads.py", "_handle_exception"),
+    ("api/row_json.py", "__pydantic_decorators__"),
+    ("url_names.py", "effective_route_contexts"),
+    ("admin/views/lists.py", "_sort_fields"),
+    ("admin/views/lists.py", "_get_default_sort"),
+    ("admin/views/lists.py", "_get_prop_name"),
+    ("admin/views/lists.py", "_list_relations"),
+    ("admin/views/webhooks.py", "_admin_ref"),
+    ("admin/site.py", "_find_model_view"),
+    ("admin/site.py", "_delete"),
+    ("ratelimit.py", "connection_pool"),
+}
+
+
+def private_uses() -> set[tuple[str, str]]:
+    found = set()
+    for path in APP.rglob("*.py"):
+        text = path.read_text()
+        name = path.relative_to(APP).as_posix()
+        found |= {(name, match.group(1)) for match in PRIVATE_IMPORT.finditer(text)}
+        found |= {(name, match.group(1)) for match in PRIVATE_ATTRIBUTES.finditer(text)}
+    return found
+
+
+def test_no_new_private_library_name_is_used() -> None:
+    assert private_uses() - KNOWN_DEBT == set()
+
+
+def test_the_debt_list_shrinks_as_names_are_replaced() -> None:
+    assert KNOWN_DEBT - private_uses() == set()
+
+
+def test_trusted_proxies_match_addresses_networks_and_literals() -> None:
+    from app.proxy import TrustedProxies
+
+    trusted = TrustedProxies("127.0.0.1, 10.0.0.0/8, fd00::/8, unix:/run/proxy.sock")
+
+    assert "127.0.0.1" in trusted and "10.9.8.7" in trusted and "fd00::1" in trusted
+    assert "unix:/run/proxy.sock" in trusted
+    assert "11.0.0.1" not in trusted and "::1" not in trusted and "evil" not in trusted
+    assert "203.0.113.9" in TrustedProxies("*")

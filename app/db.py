@@ -23,6 +23,7 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
 from app.db_reads import DriverReader, Reader, SqlaReader, StatementObserver
+from app.retry import note_commit_started
 from app.settings import Settings
 
 # asyncpg understands these libpq `sslmode` values through its `ssl` argument.
@@ -39,6 +40,11 @@ PING_TIMEOUT_SECONDS = 2.0
 # for this long after a connection-level error (see _PingPolicy).
 PING_AFTER_IDLE_SECONDS = 1.0
 PING_AFTER_TROUBLE_SECONDS = 30.0
+# No statement waits longer than this for a row or table lock (PostgreSQL's lock_timeout):
+# behind a long transaction, requests are answered (503 with Retry-After, or 409
+# "idempotency in progress" for a repeat waiting on its first) instead of piling up and
+# holding every pooled connection. Migrations lift it (app/migrations.py).
+LOCK_TIMEOUT_MS = 3000
 
 
 def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
@@ -61,6 +67,7 @@ def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
             connect_args["ssl"] = sslmode
         url = url.set(query=query)
         connect_args["timeout"] = CONNECT_ATTEMPT_SECONDS
+        connect_args["server_settings"] = {"lock_timeout": f"{LOCK_TIMEOUT_MS}ms"}
     elif backend == "sqlite":
         url = url.set(drivername="sqlite+aiosqlite")
     else:
@@ -343,11 +350,15 @@ async def unit_of_work(
             yield session
         except BaseException as exc:
             if getattr(exc, "keeps_changes", False):
+                note_commit_started()
                 await session.commit()
             else:
                 await session.rollback()
             raise
         else:
+            # If COMMIT fails, whether it took effect is unknown: the retry policy must
+            # not run this unit of work again unless it can find out (app/retry.py).
+            note_commit_started()
             await session.commit()
 
 

@@ -8,13 +8,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from app.db_errors import FailureKind, failure_kind, is_value_refused
 from app.jsonutil import dumps
+from app.retry import RETRY_AFTER_SECONDS, mark_transient
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 logger = logging.getLogger(__name__)
@@ -202,58 +204,35 @@ async def _on_stale_data(request: Request, exc: Exception) -> Response:
     )
 
 
-def _is_unstorable_value(exc: Exception) -> bool:
-    """Whether the database refused a value the client sent (SQLSTATE class 22).
-
-    E.g. a number beyond the column's range, or a NUL character PostgreSQL text cannot hold.
-    """
-    if isinstance(exc, DataError):
-        return True
-    orig = getattr(exc, "orig", None)
-    driver_error = getattr(orig, "__cause__", None) or orig
-    sqlstate = getattr(driver_error, "sqlstate", None)
-    if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-        return True
-    # asyncpg refuses e.g. an int beyond int4 before sending (a ValueError subclass).
-    return isinstance(driver_error, ValueError | OverflowError)
+def unavailable_error(kind: FailureKind | None = None) -> ServiceUnavailable:
+    """The 503 refusal for a database that cannot serve now (an outage, or clashes that
+    outlasted the retries), with the Retry-After every client is told to honour."""
+    detail = (
+        "The request clashed with concurrent changes more often than it is retried; "
+        "try again shortly."
+        if kind is FailureKind.CONFLICT
+        else "The database is unavailable; try again shortly."
+    )
+    return ServiceUnavailable(detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-async def _on_database_unavailable(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, DBAPIError) and _is_unstorable_value(exc):
+async def _on_database_error(request: Request, exc: Exception) -> Response:
+    if is_value_refused(exc):
         return _render(
             request,
             ValidationFailed(
                 "A value is out of range or contains characters that cannot be stored."
             ),
         )
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_unavailable(exc):
+    kind = failure_kind(exc)
+    if kind is None:
         logger.exception("database error", exc_info=exc)
         return _render(request, AppError("An unexpected error occurred."))
-    logger.error("database unavailable: %s", type(exc.__cause__ or exc).__name__)
-    return _render(
-        request,
-        ServiceUnavailable("The database is unavailable; try again shortly."),
-    )
-
-
-# Driver errors naming these are the database's state, not the request's fault: 503.
-# "database is locked" is SQLite's write lock still taken when the busy timeout ran out.
-UNAVAILABLE_MARKERS = (
-    "connect",
-    "connection",
-    "timeout",
-    "closed",
-    "terminat",
-    "refused",
-    "shutdown",
-    "database is locked",
-)
-
-
-def _is_unavailable(exc: DBAPIError) -> bool:
-    """The database could not be reached, or (SQLite) its write lock stayed busy too long."""
-    text = f"{type(exc.orig).__name__} {exc.orig}".lower()
-    return any(marker in text for marker in UNAVAILABLE_MARKERS)
+    # The retry middleware re-runs the request if the policy allows; this answer stands
+    # only if it does not.
+    mark_transient(request.scope, kind)
+    logger.warning("database %s: %s", kind.value, type(exc.__cause__ or exc).__name__)
+    return _render(request, unavailable_error(kind))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -263,8 +242,8 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation_error)
     app.add_exception_handler(IntegrityError, _on_integrity_error)
     app.add_exception_handler(StaleDataError, _on_stale_data)
-    app.add_exception_handler(PoolTimeoutError, _on_database_unavailable)
-    app.add_exception_handler(DBAPIError, _on_database_unavailable)
+    app.add_exception_handler(PoolTimeoutError, _on_database_error)
+    app.add_exception_handler(DBAPIError, _on_database_error)
     # Network-level failures reaching the database (refused, reset, timed out).
-    app.add_exception_handler(ConnectionError, _on_database_unavailable)
-    app.add_exception_handler(TimeoutError, _on_database_unavailable)
+    app.add_exception_handler(ConnectionError, _on_database_error)
+    app.add_exception_handler(TimeoutError, _on_database_error)

@@ -33,6 +33,7 @@ from app.middleware import (
 from app.proxy import TrustedProxyMiddleware
 from app.ratelimit import RateLimiter
 from app.resources import resource_dir
+from app.retry import TransientRetryMiddleware
 from app.settings import Settings, get_settings
 from app.url_names import remember_url_routes
 
@@ -109,6 +110,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.
     app.add_middleware(IdempotencyMiddleware)
+    # Outside the idempotency layer: a re-run claims the key afresh (app/retry.py).
+    app.add_middleware(TransientRetryMiddleware)
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(AllowedHostsMiddleware, patterns=settings.allowed_host_patterns)

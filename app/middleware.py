@@ -8,9 +8,11 @@ import time
 import uuid
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import problem_response
+from app.db_errors import failure_kind
+from app.errors import problem_response, unavailable_error
 from app.logging_setup import request_id_var
 
 access_logger = logging.getLogger("backoffice.access")
@@ -70,21 +72,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
-            error_logger.exception("unhandled error")
+        except Exception as error:
             if response_started:
+                error_logger.exception("error after the response started")
                 raise
-            # This answer bypasses the inner middleware, so it takes the security headers
-            # SecurityHeadersMiddleware left in the scope for it.
-            security = scope.get("state", {}).get("security_headers", [])
-            response = problem_response(
-                500,
-                headers={key.decode(): value.decode() for key, value in security},
-                detail="An unexpected error occurred; quote the request id when reporting it.",
-                slug="internal-error",
-                instance=scope.get("path"),
-                request_id=request_id,
-            )
+            response = last_resort_response(scope, error, request_id)
             await response(scope, receive, send_with_id)
         finally:
             duration_ms = round((time.perf_counter() - started) * 1000, 2)
@@ -104,6 +96,36 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+def last_resort_response(scope: Scope, error: Exception, request_id: str) -> Response:
+    """The answer to an error nothing else handled: 503 for a database that cannot serve
+    now (with Retry-After), else a 500 that says only to quote the request id."""
+    # This answer bypasses the inner middleware, so it takes the security headers
+    # SecurityHeadersMiddleware left in the scope for it.
+    security = scope.get("state", {}).get("security_headers", [])
+    headers = {key.decode(): value.decode() for key, value in security}
+    kind = failure_kind(error)
+    if kind is not None:
+        error_logger.warning("database %s: %s", kind.value, type(error).__name__)
+        refusal = unavailable_error(kind)
+        return problem_response(
+            refusal.status,
+            headers=headers | refusal.headers,
+            detail=refusal.detail,
+            slug=refusal.slug,
+            instance=scope.get("path"),
+            request_id=request_id,
+        )
+    error_logger.exception("unhandled error", exc_info=error)
+    return problem_response(
+        500,
+        headers=headers,
+        detail="An unexpected error occurred; quote the request id when reporting it.",
+        slug="internal-error",
+        instance=scope.get("path"),
+        request_id=request_id,
+    )
 
 
 def host_is_allowed(host: str, patterns: list[str]) -> bool:

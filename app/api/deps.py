@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.api.idempotency import KEYED_UNIT_STATE, KeyedUnit
 from app.auth.api_tokens import authenticate_personal_token
 from app.auth.oauth import user_for_access_token
 from app.auth.principal import AuthMethod, Principal, RequestMeta, principal_for
@@ -42,7 +43,16 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's unit of work: commits when the handler returns, rolls back on error."""
+    """The request's unit of work: commits when the handler returns, rolls back on error.
+
+    Under an Idempotency-Key the unit of work is the idempotency layer's: the session
+    joins the transaction its claim began, and commits there with the record.
+    """
+    keyed: KeyedUnit | None = request.scope.get("state", {}).get(KEYED_UNIT_STATE)
+    if keyed is not None:
+        async with keyed.enlist() as session:
+            yield session
+        return
     database = get_database(request)
     # A context manager throws the handler's exception into the unit of work, which rolls
     # back at once; `async for` would not, leaving it to the garbage collector's task.

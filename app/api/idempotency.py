@@ -3,13 +3,28 @@
 The caller is authenticated first, now, with the same function as every route (the
 route then reuses that Principal); anonymous or invalid callers pass straight through
 and leave no record, so a revoked credential gets the route's 401, never a stored
-response. The first request under a key is recorded as in flight, runs, and its response
-(status, body, a few headers) is stored for 24 h. A repeat with the same key, caller and
-body gets that response again without acting; a different body under the key is a 422; a
-repeat while the first still runs is a 409. Server errors (5xx) are not stored, so a retry
-runs again. A response that carries a secret (a new token, a webhook secret: the route
-marks it, see `mark_secret`) is never stored: its record keeps only the fact that it ran,
-and a repeat gets 409 `/problems/idempotency-not-replayable`.
+response.
+
+The key's record lives in the request's own transaction, so it commits with the effect
+it records or not at all (docs/deploy.md):
+
+1. The request's unit of work begins with the claim, an INSERT of the key that does
+   nothing when the key is there. A concurrent repeat's INSERT waits on the first's
+   uncommitted row (on SQLite, on its write lock) until the first commits, then replays
+   what it stored; after the lock timeout it is answered 409
+   `/problems/idempotency-in-progress` with `Retry-After`.
+2. The route runs in that same transaction (`KeyedUnit`, taken by `get_session`); its
+   response is held back, not sent.
+3. The response is written into the record and everything commits together; only then
+   is the response sent. A final answer (4xx included) is what a repeat gets; a refusal
+   that rolled its work back is recorded after the rollback. A 5xx or 429 (the request
+   may succeed later) rolls the claim back with the rest: the key is free at once.
+
+If the commit's outcome is unknown (the connection died during COMMIT), the request is
+run again (app/retry.py) and its claim finds the record if the first attempt committed.
+A response that carries a secret (a new token, a webhook secret: the route marks it,
+see `mark_secret`) is never stored: its record keeps only the fact that it ran, and a
+repeat gets 409 `/problems/idempotency-not-replayable`.
 """
 
 from __future__ import annotations
@@ -17,33 +32,53 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from datetime import timedelta
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Insert, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.auth.principal import Principal
 from app.db import Database
+from app.db_errors import sqlstate
 from app.errors import AppError, problem_response
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
+from app.retry import RETRY_AFTER_SECONDS, note_rerun_is_safe
 
 logger = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
 RETENTION = timedelta(hours=24)
-# An in-flight record older than this belongs to a request that died; a retry may proceed.
+# An in-flight record is never committed any more; one older than this was left by an
+# earlier version of the service whose request died, and is cleared.
 ABANDONED_AFTER = timedelta(minutes=5)
 REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_STORED_BODY = 1024 * 1024
-# Not stored: answers a retry should not repeat (auth fixed, conflict gone, limit reset).
-NOT_STORED_STATUSES = frozenset({401, 403, 409, 429})
+# Not stored: answers that say "not now" rather than "this is the outcome"; the key is
+# free for a retry at once.
+NOT_STORED_STATUSES = frozenset({429})
+# PostgreSQL's lock_not_available: the claim waited for a concurrent first request longer
+# than the connection's lock timeout (app/db.py).
+LOCK_TIMEOUT_SQLSTATE = "55P03"
+KEYED_UNIT_STATE = "keyed_unit"
+IN_PROGRESS = (
+    409,
+    "A request with this Idempotency-Key is still in progress; retry after a moment to get "
+    "its response.",
+)
 NOT_REPLAYABLE = (
     409,
     "The request under this Idempotency-Key ran; its response carried a secret, which is "
     "never stored, so it cannot be replayed. Use a new key to run it again.",
 )
+DIFFERENT_REQUEST = (422, "This Idempotency-Key was used with a different request.")
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -63,6 +98,10 @@ def mark_secret(request: Request) -> None:
 
 async def _authenticated(scope: Scope, receive: Receive, database: Database) -> Principal | None:
     """The caller, authenticated now (and kept for the route), or None when they are not."""
+    state = scope.setdefault("state", {})
+    known = state.get("principal")
+    if isinstance(known, Principal):
+        return known  # an earlier attempt of this request authenticated (app/retry.py)
     # Imported here: app.api.deps builds on the routers' modules, which import this one.
     from app.api.deps import authenticate
 
@@ -72,12 +111,87 @@ async def _authenticated(scope: Scope, receive: Receive, database: Database) -> 
             principal = await authenticate(request, reader)
     except AppError:
         return None  # 401 or 429: the route answers it again, and nothing is recorded
-    scope.setdefault("state", {})["principal"] = principal
+    state["principal"] = principal
     return principal
 
 
+@dataclass
+class KeyedUnit:
+    """The request's transaction, begun by the claim; the route's session joins it."""
+
+    session: AsyncSession
+    # Whether the route's work stays (finished, or a refusal that keeps its changes); None:
+    # the route never asked for a session.
+    keeps_work: bool | None = None
+
+    @asynccontextmanager
+    async def enlist(self) -> AsyncIterator[AsyncSession]:
+        """The session for the route: flushed when it returns; the middleware commits."""
+        try:
+            yield self.session
+            await self.session.flush()
+        except BaseException as error:
+            if getattr(error, "keeps_changes", False):
+                await self.session.flush()
+                self.keeps_work = True
+            else:
+                # The claim goes too; the answer is recorded after (see _settle).
+                await self.session.rollback()
+                self.keeps_work = False
+            raise
+        else:
+            self.keeps_work = True
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """A recorded response, as a repeat gets it."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class _Claim:
+    """What the claim found: go ahead (record_id), a response to replay, or a refusal."""
+
+    record_id: int | None = None
+    replay: _Stored | None = None
+    refusal: tuple[int, str] | None = None
+
+
+@dataclass
+class _Held:
+    """The route's response, held back until the transaction has committed."""
+
+    messages: list[Message] = field(default_factory=list)
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytearray = field(default_factory=bytearray)
+    complete: bool = False
+
+    async def send(self, message: Message) -> None:
+        self.messages.append(message)
+        if message["type"] == "http.response.start":
+            self.status = message["status"]
+            self.headers = {
+                k.decode("latin-1").lower(): v.decode("latin-1")
+                for k, v in message.get("headers", [])
+                if k.decode("latin-1").lower() in REPLAYED_HEADERS
+            }
+        elif message["type"] == "http.response.body":
+            self.body.extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+
+    async def release(self, send: Send) -> None:
+        for message in self.messages:
+            await send(message)
+
+
 class IdempotencyMiddleware:
-    """Replays stored responses for repeated POSTs with an Idempotency-Key."""
+    """Runs a keyed POST once: its record commits with its effect; repeats are replayed."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -109,47 +223,41 @@ class IdempotencyMiddleware:
         fingerprint = hashlib.sha256(
             b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        principal_key = principal.key
-        outcome = await _claim(database, principal_key, key, scope, fingerprint)
-        if isinstance(outcome, IdempotencyRecord):
-            await _replay(outcome, send)
-            return
-        if outcome is not None:
-            status, detail = outcome
-            await _problem(scope, receive, send, status, detail)
-            return
-        captured = _Capture(send)
-        try:
-            await self.app(scope, _replaying(body), captured.send)
-        finally:
-            secret = bool(scope.get("state", {}).get(SECRET_FLAG))
-            await _finish(database, principal_key, key, captured, secret=secret)
+        identity = _Identity(principal.key, key, scope["path"][:2048], fingerprint)
+        held = _Held()
+        async with database.connection_slot(), database.sessionmaker() as session:
+            claim = await _claim(session, identity)
+            if claim.replay is not None or claim.refusal is not None:
+                await session.rollback()
+            else:
+                # From here a re-run is safe even if the commit's outcome is unknown: the
+                # re-run's claim finds the record if this attempt committed.
+                note_rerun_is_safe()
+                unit = KeyedUnit(session)
+                state = scope.setdefault("state", {})
+                state[KEYED_UNIT_STATE] = unit
+                try:
+                    await self.app(scope, _replaying(body), held.send)
+                finally:
+                    state.pop(KEYED_UNIT_STATE, None)
+                secret = bool(state.get(SECRET_FLAG))
+                claim = await _settle(session, unit, identity, claim, held, secret=secret)
+        if claim.replay is not None:
+            await _replay(claim.replay, send)
+        elif claim.refusal is not None:
+            await _problem(scope, receive, send, *claim.refusal)
+        else:
+            await held.release(send)
 
 
-class _Capture:
-    """Passes the response through while keeping a copy to store."""
+@dataclass(frozen=True)
+class _Identity:
+    """Who sent which key for what: the record's identifying fields."""
 
-    def __init__(self, send: Send) -> None:
-        self._send = send
-        self.status: int | None = None
-        self.headers: dict[str, str] = {}
-        self.body = bytearray()
-        self.complete = False
-
-    async def send(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-            self.headers = {
-                k.decode("latin-1").lower(): v.decode("latin-1")
-                for k, v in message.get("headers", [])
-                if k.decode("latin-1").lower() in REPLAYED_HEADERS
-            }
-        elif message["type"] == "http.response.body":
-            if len(self.body) <= MAX_STORED_BODY:
-                self.body.extend(message.get("body", b""))
-            if not message.get("more_body", False):
-                self.complete = True
-        await self._send(message)
+    principal_key: str
+    key: str
+    path: str
+    fingerprint: str
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -177,94 +285,150 @@ def _replaying(body: bytes) -> Receive:
     return receive
 
 
-async def _claim(
-    database: Database, principal_key: str, key: str, scope: Scope, fingerprint: str
-) -> IdempotencyRecord | tuple[int, str] | None:
-    """A stored record to replay, a refusal (status, detail), or None: go ahead."""
-    now = utcnow()
-    async with database.sessionmaker() as session:
-        record = (
-            await session.execute(
-                select(IdempotencyRecord).where(
-                    IdempotencyRecord.principal_key == principal_key,
-                    IdempotencyRecord.key == key,
-                )
-            )
-        ).scalar_one_or_none()
-        if record is not None:
-            abandoned = record.response_status is None and now - record.created_at > ABANDONED_AFTER
-            if record.expires_at <= now or abandoned:
-                await session.delete(record)
-                await session.flush()
-            elif record.request_hash != fingerprint:
-                return 422, "This Idempotency-Key was used with a different request."
-            elif record.response_status is None:
-                return 409, "A request with this Idempotency-Key is still in progress."
-            elif record.response_body is None:
-                return NOT_REPLAYABLE
-            else:
-                return record
-        session.add(
-            IdempotencyRecord(
-                principal_key=principal_key,
-                key=key,
-                method="POST",
-                path=scope["path"][:2048],
-                request_hash=fingerprint,
-                expires_at=now + RETENTION,
-            )
-        )
-        try:
-            await session.commit()
-        except IntegrityError:
-            # Another process claimed the key between our read and our insert.
-            return 409, "A request with this Idempotency-Key is still in progress."
-    return None
-
-
-async def _finish(
-    database: Database, principal_key: str, key: str, captured: _Capture, *, secret: bool
-) -> None:
-    async with database.sessionmaker() as session:
-        statement = select(IdempotencyRecord).where(
-            IdempotencyRecord.principal_key == principal_key, IdempotencyRecord.key == key
-        )
-        record = (await session.execute(statement)).scalar_one_or_none()
-        if record is None:
-            return
-        storable = (
-            captured.complete
-            and captured.status is not None
-            and captured.status < 500
-            and captured.status not in NOT_STORED_STATUSES
-            and len(captured.body) <= MAX_STORED_BODY
-        )
-        if storable and secret:
-            # It ran and must not run again, but what it answered stays with the caller.
-            record.response_status = captured.status
-            record.response_headers = {}
-            record.response_body = None
-        elif storable:
-            record.response_status = captured.status
-            record.response_headers = captured.headers
-            record.response_body = bytes(captured.body)
-        else:
-            await session.delete(record)
-        await session.commit()
-
-
-async def _replay(record: IdempotencyRecord, send: Send) -> None:
-    headers = [(k.encode(), v.encode()) for k, v in record.response_headers.items()]
-    headers.append((b"idempotent-replayed", b"true"))
-    await send(
-        {"type": "http.response.start", "status": record.response_status, "headers": headers}
+def _insert(session: AsyncSession, values: dict[str, Any]) -> Insert:
+    """INSERT the record, doing nothing when the key is there (waiting for a concurrent one)."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return (
+        dialect.insert(IdempotencyRecord)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["principal_key", "key"])
+        .returning(IdempotencyRecord.id)
     )
-    await send({"type": "http.response.body", "body": record.response_body or b""})
+
+
+def _record_values(identity: _Identity, now: datetime) -> dict[str, Any]:
+    return {
+        "principal_key": identity.principal_key,
+        "key": identity.key,
+        "method": "POST",
+        "path": identity.path,
+        "request_hash": identity.fingerprint,
+        "response_headers": {},
+        "created_at": now,
+        "expires_at": now + RETENTION,
+    }
+
+
+async def _insert_record(
+    session: AsyncSession, identity: _Identity, **response: Any
+) -> int | tuple[int, str] | None:
+    """The new record's id; None if the key is taken; IN_PROGRESS if the wait timed out."""
+    values = _record_values(identity, utcnow()) | response
+    try:
+        return (await session.execute(_insert(session, values))).scalar_one_or_none()
+    except DBAPIError as error:
+        if sqlstate(error) != LOCK_TIMEOUT_SQLSTATE:
+            raise
+        await session.rollback()
+        return IN_PROGRESS
+
+
+async def _claim(session: AsyncSession, identity: _Identity) -> _Claim:
+    """Claim the key in this transaction, or say what a repeat gets instead."""
+    for _ in range(2):
+        inserted = await _insert_record(session, identity)
+        if isinstance(inserted, tuple):
+            return _Claim(refusal=inserted)
+        if inserted is not None:
+            return _Claim(record_id=inserted)
+        found = await _outcome_of_existing(session, identity)
+        if found is not None:
+            return found
+        # The key's record had expired (or was abandoned) and is gone: claim it again.
+    return _Claim(refusal=IN_PROGRESS)
+
+
+async def _outcome_of_existing(session: AsyncSession, identity: _Identity) -> _Claim | None:
+    """What a repeat gets from the committed record; None when the record was cleared."""
+    record = (
+        await session.execute(
+            select(IdempotencyRecord).where(
+                IdempotencyRecord.principal_key == identity.principal_key,
+                IdempotencyRecord.key == identity.key,
+            )
+        )
+    ).scalar_one_or_none()
+    if record is None:
+        return None  # deleted between our INSERT and this SELECT (expired, purged)
+    now = utcnow()
+    abandoned = record.response_status is None and now - record.created_at > ABANDONED_AFTER
+    if record.expires_at <= now or abandoned:
+        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
+        return None
+    if record.request_hash != identity.fingerprint:
+        return _Claim(refusal=DIFFERENT_REQUEST)
+    if record.response_status is None:
+        return _Claim(refusal=IN_PROGRESS)
+    if record.response_body is None:
+        return _Claim(refusal=NOT_REPLAYABLE)
+    return _Claim(
+        replay=_Stored(record.response_status, dict(record.response_headers), record.response_body)
+    )
+
+
+def _response_fields(held: _Held, *, secret: bool) -> dict[str, Any]:
+    """The record's response columns; a secret or oversized body is not kept."""
+    if secret or len(held.body) > MAX_STORED_BODY:
+        # It ran and must not run again, but what it answered stays with the caller.
+        return {"response_status": held.status, "response_headers": {}, "response_body": None}
+    return {
+        "response_status": held.status,
+        "response_headers": held.headers,
+        "response_body": bytes(held.body),
+    }
+
+
+async def _settle(
+    session: AsyncSession,
+    unit: KeyedUnit,
+    identity: _Identity,
+    claim: _Claim,
+    held: _Held,
+    *,
+    secret: bool,
+) -> _Claim:
+    """Commit the record with the effect and say what to send: the held response, or
+    (when a concurrent repeat took the key meanwhile) what that one recorded."""
+    status = held.status
+    if status is None or not held.complete or status >= 500 or status in NOT_STORED_STATUSES:
+        await session.rollback()  # the key is free again, with nothing done under it
+        return claim
+    response = _response_fields(held, secret=secret)
+    if unit.keeps_work is False:
+        # The refusal rolled back its work and the claim with it: record the answer anew.
+        inserted = await _insert_record(session, identity, **response)
+        if isinstance(inserted, tuple) or inserted is None:
+            # A repeat claimed the key during the rollback and has answered by now:
+            # both callers get one answer, the recorded one.
+            await session.rollback()
+            found = await _outcome_of_existing(session, identity)
+            await session.rollback()
+            if found is None or found.refusal == DIFFERENT_REQUEST:
+                return claim  # nothing recorded for this request: our own answer stands
+            return found
+    else:
+        await session.execute(
+            update(IdempotencyRecord)
+            .where(IdempotencyRecord.id == claim.record_id)
+            .values(**response)
+            .execution_options(synchronize_session=False)
+        )
+    await session.commit()
+    return claim
+
+
+async def _replay(stored: _Stored, send: Send) -> None:
+    headers = [(k.encode(), v.encode()) for k, v in stored.headers.items()]
+    headers.append((b"idempotent-replayed", b"true"))
+    await send({"type": "http.response.start", "status": stored.status, "headers": headers})
+    await send({"type": "http.response.body", "body": stored.body})
 
 
 async def _problem(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    in_progress = detail == IN_PROGRESS[1]
     response = problem_response(
         status,
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)} if in_progress else None,
         detail=detail,
         slug=_slug(status, detail),
         instance=scope.get("path"),
@@ -276,6 +440,8 @@ async def _problem(scope: Scope, receive: Receive, send: Send, status: int, deta
 def _slug(status: int, detail: str) -> str:
     if detail == NOT_REPLAYABLE[1]:
         return "idempotency-not-replayable"
+    if detail == IN_PROGRESS[1]:
+        return "idempotency-in-progress"
     return {409: "idempotency-conflict", 400: "bad-request"}.get(status, "validation-error")
 
 

@@ -173,28 +173,28 @@ async def test_a_validation_error_is_replayed_too(
     assert second.json() == first.json()
 
 
-async def test_a_conflict_is_not_kept_so_a_retry_acts_once_it_is_resolved(
+async def test_a_conflict_is_kept_so_a_repeat_gets_it_even_once_it_is_resolved(
     client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
-    # 409s are not stored (NOT_STORED_STATUSES): the conflict may be gone on the retry.
-    assert 409 in NOT_STORED_STATUSES
+    # SPEC §6: a repeat returns the first response. A 409 is a final answer like any other
+    # (a keyed `place` refused for stock must not succeed on a later repeat); acting again
+    # takes a new key.
+    assert 409 not in NOT_STORED_STATUSES
     taken = await make_product(session, sku="DUP-777")
     _, admin = await token_caller(session)
     body = {"sku": "DUP-777", "name": "Mine", "price": "2.00"}
 
     conflict = await client.post(PRODUCTS, json=body, headers=keyed(admin, "k-dup"))
-    again = await client.post(PRODUCTS, json=body, headers=keyed(admin, "k-dup"))
     await client.delete(f"{PRODUCTS}/{taken.id}", headers=admin)
-    resolved = await client.post(PRODUCTS, json=body, headers=keyed(admin, "k-dup"))
-    replayed = await client.post(PRODUCTS, json=body, headers=keyed(admin, "k-dup"))
+    again = await client.post(PRODUCTS, json=body, headers=keyed(admin, "k-dup"))
+    fresh = await client.post(PRODUCTS, json=body, headers=keyed(admin, "k-dup-2"))
 
     assert assert_problem(conflict, 409)["field"] == "sku"
-    assert_problem(again, 409)
-    assert REPLAYED not in again.headers
-    assert resolved.status_code == 201, resolved.text
-    assert REPLAYED not in resolved.headers
-    assert replayed.headers[REPLAYED] == "true"
-    assert replayed.json() == resolved.json()
+    assert again.status_code == 409
+    assert again.headers[REPLAYED] == "true"
+    assert again.json() == conflict.json()
+    assert fresh.status_code == 201, fresh.text
+    assert REPLAYED not in fresh.headers
 
 
 async def test_an_expired_record_lets_the_key_act_again(
@@ -287,14 +287,11 @@ async def test_concurrent_identical_posts_with_one_key_create_one_row(
         *(live_client.post(CUSTOMERS, json=body, headers=headers) for _ in range(20))
     )
 
+    # Each repeat waits for the first to commit, then gets what it recorded.
     statuses = sorted(response.status_code for response in responses)
-    assert set(statuses) <= {201, 409}, statuses
-    created = [r for r in responses if r.status_code == 201]
-    originals = [r for r in created if REPLAYED not in r.headers]
+    assert set(statuses) == {201}, statuses
+    originals = [r for r in responses if REPLAYED not in r.headers]
     assert len(originals) == 1, statuses
-    assert all(r.json() == originals[0].json() for r in created)
-    for response in responses:
-        if response.status_code == 409:
-            assert "in progress" in assert_problem(response, 409)["detail"]
+    assert all(r.json() == originals[0].json() for r in responses)
     async with database.sessionmaker() as session:
         assert await customers_named(session, email) == 1

@@ -45,10 +45,12 @@ class PgFaultProxy:
     _writers: set[asyncio.StreamWriter] = field(default_factory=set)
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        """Listen (again, on the same port after `stop`)."""
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        """Refuse new connections and cut every open one: the database is gone."""
         if self._server is not None:
             self._server.close()
         for writer in list(self._writers):

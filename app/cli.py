@@ -27,6 +27,7 @@ from app.errors import AppError
 from app.logging_setup import configure_logging
 from app.migrations import current_revision, head_revision, upgrade_engine
 from app.resources import MissingResource, check_resources
+from app.retry import run_with_retry
 from app.settings import ConfigError, Settings, load_settings
 from app.users.repository import count_users
 from app.users.service import create_user
@@ -152,7 +153,9 @@ async def _probe(database: Database) -> str | None:
         raise CommandError(f"cannot reach the database at {where} ({_cause(exc)})") from None
 
 
-async def _with_database(settings: Settings, body: Body, *, needs_schema: bool) -> None:
+async def _with_database(
+    settings: Settings, body: Body, *, needs_schema: bool, retry: bool
+) -> None:
     _check_database_url(settings)
     database = Database.from_settings(settings)
     try:
@@ -161,16 +164,25 @@ async def _with_database(settings: Settings, body: Body, *, needs_schema: bool) 
         if needs_schema and revision != head:
             state = "has no schema yet" if revision is None else f"is at revision {revision}"
             raise CommandError(f"the database {state}, not {head}; run `backoffice migrate`")
-        await body(settings, database)
+        if retry:
+            # The same policy as a request's (app/retry.py): a deadlock with the running
+            # service, or a connection lost before the commit, runs the command again.
+            await run_with_retry(lambda: body(settings, database))
+        else:
+            await body(settings, database)
     finally:
         await database.dispose()
 
 
-def run(body: Body, *, needs_schema: bool = True) -> None:
-    """Load settings, open the database, run `body` in a fresh event loop, report errors once."""
+def run(body: Body, *, needs_schema: bool = True, retry: bool = True) -> None:
+    """Load settings, open the database, run `body` in a fresh event loop, report errors once.
+
+    `body` is one unit of work, run again after a transient failure, unless `retry` is
+    False (a command of several steps, whose output a re-run would repeat).
+    """
     with one_line_errors():
         settings = _load_settings()
-        asyncio.run(_with_database(settings, body, needs_schema=needs_schema))
+        asyncio.run(_with_database(settings, body, needs_schema=needs_schema, retry=retry))
 
 
 def server_options(
@@ -336,7 +348,7 @@ def bootstrap() -> None:
             counts = await demo.seed_demo(session, CLI_PRINCIPAL)
         typer.echo(counts.summary())
 
-    run(body, needs_schema=False)
+    run(body, needs_schema=False, retry=False)
 
 
 async def _create_first_admin(database: Database) -> str | None:

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # installs), so the tests run against exactly what is deployed.
 CONSTRAINTS := $(VENV)/constraints.txt
 
-.PHONY: run test lint format requirements artifact bench clean
+.PHONY: run test soak lint format requirements artifact bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ run: $(VENV)/.installed-run
 ## test: install with test extras, lint, run the whole suite
 test: $(VENV)/.installed-dev lint
 	$(BIN)/pytest -n 2 --dist loadfile
+
+## soak: 32 clients for ~2 min on a PostgreSQL of its own, through a worker kill and a DB restart (tests/load)
+soak: $(VENV)/.installed-dev
+	SOAK=1 $(BIN)/pytest -p no:cacheprovider -s -q tests/load
 
 ## artifact: build the wheel, install it in fresh venvs (pinned, floors) and deploy it (tests/artifact)
 artifact: $(VENV)/.installed-dev

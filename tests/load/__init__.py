@@ -1,0 +1,1 @@
+"""The soak of issue 19 (make soak); skipped unless SOAK=1."""

@@ -19,6 +19,13 @@ async def _table(engine: AsyncEngine) -> None:
         await connection.execute(text("INSERT INTO retry_probe VALUES (1)"))
 
 
+async def _update_waiting_at_most(engine: AsyncEngine, lock_timeout: str) -> None:
+    """One unit of work that needs the probe row's lock, waiting at most `lock_timeout`."""
+    async with engine.begin() as connection:
+        await connection.execute(text(f"SET LOCAL lock_timeout = '{lock_timeout}'"))
+        await connection.execute(text("UPDATE retry_probe SET id = id + 1"))
+
+
 async def test_a_unit_of_work_that_clashed_runs_again(proxied: ProxiedApp) -> None:
     engine = proxied.direct
     await _table(engine)
@@ -31,9 +38,7 @@ async def test_a_unit_of_work_that_clashed_runs_again(proxied: ProxiedApp) -> No
             attempts += 1
             if attempts == 2:
                 await holder.rollback()  # the other transaction finishes meanwhile
-            async with engine.begin() as connection:
-                await connection.execute(text("SET LOCAL lock_timeout = '50ms'"))
-                await connection.execute(text("UPDATE retry_probe SET id = id + 1"))
+            await _update_waiting_at_most(engine, "50ms")
             return "done"
 
         assert await run_with_retry(work) == "done"
@@ -50,9 +55,7 @@ async def test_a_clash_that_persists_is_raised_after_the_last_attempt(proxied: P
         async def work() -> None:
             nonlocal attempts
             attempts += 1
-            async with engine.begin() as connection:
-                await connection.execute(text("SET LOCAL lock_timeout = '20ms'"))
-                await connection.execute(text("UPDATE retry_probe SET id = id + 1"))
+            await _update_waiting_at_most(engine, "20ms")
 
         with pytest.raises(Exception) as raised:
             await run_with_retry(work)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -104,13 +104,14 @@ async def _active_customer(session: AsyncSession, customer_id: int) -> Customer:
 async def _orderable_products(
     session: AsyncSession, product_ids: Sequence[int], locs: Sequence[list[Any]]
 ) -> dict[int, Product]:
-    """The products, each existing and active; `locs[i]` is where `product_ids[i]` was sent."""
-    ids = sorted(set(product_ids))
-    products = {
-        p.id: p
-        for p in (await session.execute(select(Product).where(Product.id.in_(ids)))).scalars()
-    }
-    missing = [pid for pid in ids if pid not in products]
+    """The products, each existing and active; `locs[i]` is where `product_ids[i]` was sent.
+
+    Locked FOR KEY SHARE in id order: the items' foreign keys would take that lock anyway,
+    one product at a time in the caller's order, and waiting for one product while holding
+    another is how a deadlock starts (see app/orders/repository.py).
+    """
+    products = await repository.reference_products(session, product_ids)
+    missing = [pid for pid in sorted(set(product_ids)) if pid not in products]
     if missing:
         raise ValidationFailed(
             f"No such product(s): {', '.join(map(str, missing))}.",
@@ -367,6 +368,13 @@ async def transition(
     )
     await emit(session, f"order.{TARGET[action].value}", _event_payload(order))
     return order
+
+
+async def lock_for_bulk_action(session: AsyncSession, order_ids: Sequence[int]) -> None:
+    """Lock several orders and all their products up front, for one transaction that acts
+    on each in turn: order by order, one order's products would be locked after another's,
+    out of the global id order (app/orders/repository.py)."""
+    await repository.lock_orders_with_products(session, order_ids)
 
 
 async def delete_order(session: AsyncSession, principal: Principal, order: Order) -> None:

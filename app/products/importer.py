@@ -5,6 +5,8 @@ import refuse the same lines (SPEC §14); cells the export escaped (`'=x`) come 
 
 PostgreSQL takes the rows through COPY into a temporary table and one INSERT … ON CONFLICT;
 SQLite gets batched upserts. Either way the import is one transaction with one audit row.
+On PostgreSQL the products it updates are locked first, all at once in id order (the
+lock-order rule of app/orders/repository.py), not one by one in the file's order.
 """
 
 from __future__ import annotations
@@ -242,7 +244,10 @@ async def _existing(session: AsyncSession, skus: list[str]) -> dict[str, tuple[i
     return found
 
 
-async def _upsert_postgresql(session: AsyncSession, rows: list[ImportRow]) -> None:
+async def _upsert_postgresql(
+    session: AsyncSession, rows: list[ImportRow]
+) -> dict[str, tuple[int, int]]:
+    """Upsert every row; returns `_existing` of the rows it updated, read under their locks."""
     connection = await session.connection()
     raw = await connection.get_raw_connection()
     driver = raw.driver_connection
@@ -255,12 +260,26 @@ async def _upsert_postgresql(session: AsyncSession, rows: list[ImportRow]) -> No
         )
     )
     await driver.copy_records_to_table("product_import", records=rows, columns=COLUMNS)
+    # The upsert would lock each existing row as it meets it, in the file's order: a
+    # placement holding one of them while waiting for another would deadlock with it.
+    # So they are locked here first, in id order, the way every stock change locks
+    # them; NO KEY UPDATE, the mode the upsert itself takes (it changes no SKU).
+    locked = await session.execute(
+        text(
+            "SELECT p.sku, p.stock, p.reorder_level FROM products p "
+            "JOIN product_import i ON i.sku = p.sku "
+            "ORDER BY p.id FOR NO KEY UPDATE OF p"
+        )
+    )
+    existing = {sku: (stock, reorder) for sku, stock, reorder in locked.all()}
+    # New rows are inserted in SKU order: two imports adding the same new SKUs then meet
+    # them in one order too (the second waits for the first's insert of each).
     await session.execute(
         text(
             "INSERT INTO products (sku, name, description, price, stock, reorder_level, "
             "is_active, version, created_at, updated_at) "
             "SELECT sku, name, description, price, stock, reorder_level, is_active, 1, "
-            ":now, :now FROM product_import "
+            ":now, :now FROM product_import ORDER BY sku "
             "ON CONFLICT (sku) DO UPDATE SET name = EXCLUDED.name, "
             "description = EXCLUDED.description, price = EXCLUDED.price, "
             "stock = EXCLUDED.stock, reorder_level = EXCLUDED.reorder_level, "
@@ -271,6 +290,7 @@ async def _upsert_postgresql(session: AsyncSession, rows: list[ImportRow]) -> No
     )
     # Dropped now, not only at commit: a second import in the same transaction needs it gone.
     await session.execute(text("DROP TABLE product_import"))
+    return existing
 
 
 async def _upsert_sqlite(session: AsyncSession, rows: list[ImportRow]) -> None:
@@ -310,15 +330,17 @@ async def import_products(
     report = ImportReport(
         rows=len(rows) + len({e.line for e in errors if e.line > 1}), dry_run=dry_run, errors=errors
     )
-    existing = await _existing(session, [r.sku for r in rows]) if rows else {}
-    report.updated = sum(1 for r in rows if r.sku in existing)
-    report.created = len(rows) - report.updated
     if errors or dry_run:
+        _count(report, rows, await _existing(session, [r.sku for r in rows]) if rows else {})
         return report
     if (await session.connection()).dialect.name == "postgresql":
-        await _upsert_postgresql(session, rows)
+        # The existing rows are read as they are locked, so the counts and the low-stock
+        # notices compare with the stock the import replaces, not an earlier read's.
+        existing = await _upsert_postgresql(session, rows)
     else:
+        existing = await _existing(session, [r.sku for r in rows])
         await _upsert_sqlite(session, rows)
+    _count(report, rows, existing)
     await _announce_low_stock(session, rows, existing)
     audit.record(
         session,
@@ -333,6 +355,13 @@ async def import_products(
     )
     report.applied = True
     return report
+
+
+def _count(
+    report: ImportReport, rows: list[ImportRow], existing: dict[str, tuple[int, int]]
+) -> None:
+    report.updated = sum(1 for r in rows if r.sku in existing)
+    report.created = len(rows) - report.updated
 
 
 async def _announce_low_stock(

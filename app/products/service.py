@@ -104,6 +104,11 @@ async def update_product(
 
 async def delete_product(session: AsyncSession, principal: Principal, product: Product) -> None:
     """Delete a product no order references (409 naming how many do; deactivate instead)."""
+    # The lock the DELETE would take, taken before counting: an order being created with
+    # this product holds KEY SHARE on it until it commits, so the count waits and sees its
+    # items (a 409), where the DELETE alone would have failed on the foreign key. Only the
+    # id is read: the row keeps the version the caller's If-Match was checked against.
+    await session.execute(select(Product.id).where(Product.id == product.id).with_for_update())
     referencing = (
         await session.execute(
             select(func.count(func.distinct(OrderItem.order_id))).where(

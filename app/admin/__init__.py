@@ -17,6 +17,7 @@ from app.admin.views.staff import ApiTokenView, RoleView, StaffSessionView, User
 from app.admin.views.webhooks import WebhookDeliveryView, WebhookEndpointView
 from app.auth.login import LoginThrottle
 from app.db import Database
+from app.db_errors import failure_kind
 from app.ratelimit import RateLimiter
 from app.resources import resource_dir
 from app.settings import Settings
@@ -24,8 +25,10 @@ from app.settings import Settings
 
 def _not_a_user_error(record: logging.LogRecord) -> bool:
     # sqladmin logs every exception from a save with a traceback; a rule message shown to
-    # the user (AdminError) is not an error. Unexpected ones are logged by our views.
-    return not (record.exc_info and isinstance(record.exc_info[1], AdminError))
+    # the user (AdminError) is not an error, and a database that cannot serve is logged
+    # once, without its SQL, by app/admin/outage.py. Unexpected ones are logged by our views.
+    error = record.exc_info[1] if record.exc_info else None
+    return error is None or not (isinstance(error, AdminError) or failure_kind(error) is not None)
 
 
 logging.getLogger("sqladmin.application").addFilter(_not_a_user_error)

@@ -15,6 +15,7 @@ from starlette.responses import RedirectResponse, Response
 
 from app.admin.ids import parse_id
 from app.admin.notices import add_message
+from app.admin.outage import is_rerun
 from app.admin.views.base import AdminError, require_principal
 from app.auth import api_tokens, repository, sessions
 from app.auth.login import LoginThrottle
@@ -91,7 +92,8 @@ class AccountView(BaseView):
                         user,
                         current_password=str(form.get("current_password", "")),
                         new_password=str(form.get("new_password", "")),
-                        throttle=self.login_throttle,
+                        # A re-run after a database failure is not another guess.
+                        throttle=None if is_rerun() else self.login_throttle,
                         keep_session_id=getattr(request.state, "staff_session_id", None),
                     )
                     notice = "password-changed"

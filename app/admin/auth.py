@@ -11,10 +11,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.admin.csrf import MAX_UPLOAD_BYTES, CSRFMiddleware
+from app.admin.outage import FreshRunState
 from app.admin.paths import HostlessUrlsMiddleware
 from app.auth.principal import Principal, RequestMeta, principal_for_user
 from app.auth.sessions import resolve_session
-from app.db import Database, transaction
+from app.db import Database
 from app.settings import Settings
 
 SESSION_TOKEN_KEY = "sid"
@@ -47,6 +48,8 @@ class StaffAuthBackend(AuthenticationBackend):
         # Our session middleware replaces sqladmin's (which would set a `session` cookie).
         # The cookie carries only the opaque session token and the CSRF secret.
         self.middlewares = [
+            # A request the retry middleware runs again starts with the admin's state clean.
+            Middleware(FreshRunState),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,
@@ -75,7 +78,10 @@ class StaffAuthBackend(AuthenticationBackend):
         token = request.session.get(SESSION_TOKEN_KEY)
         if not isinstance(token, str) or not token:
             return False
-        async with transaction(self.database.sessionmaker) as session:
+        # Not `transaction`: that one tells the retry policy (app/retry.py) that a commit
+        # was sent, after which a failure of the page's own work could not be run again.
+        # This commit's one write is the last-seen stamp, which a repeat sets the same way.
+        async with self.database.sessionmaker() as session:
             row = await resolve_session(session, token, self.settings)
             if row is None:
                 request.session.pop(SESSION_TOKEN_KEY, None)
@@ -86,6 +92,7 @@ class StaffAuthBackend(AuthenticationBackend):
             request.state.principal = principal
             request.state.staff_session_id = row.id
             request.state.user_id = principal.user_id
+            await session.commit()
         return True
 
     async def get_user_id(self, request: Request) -> Any:

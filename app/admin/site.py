@@ -17,6 +17,12 @@ from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
 from app.admin.ids import require_id, require_ids
 from app.admin.notices import PageWithMessage, notices
+from app.admin.outage import (
+    DATABASE_ERRORS,
+    is_rerun,
+    raise_remembered_failure,
+    unavailable_page,
+)
 from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
@@ -24,6 +30,7 @@ from app.auth import login as login_service
 from app.auth.principal import Principal
 from app.auth.sessions import end_session, resolve_session, start_session
 from app.db import Database, transaction
+from app.db_errors import failure_kind
 from app.permissions import can
 from app.ratelimit import RateLimiter
 from app.settings import Settings
@@ -32,6 +39,10 @@ FILE_ROUTES = frozenset({"file_download", "file_preview"})
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
+    if failure_kind(exc) is not None:
+        # A database failure that reached the catch-all (wrapped in another error, say):
+        # still the 503 page, not a 500.
+        return await unavailable_page(request, exc)
     request_id = getattr(request.state, "request_id", None) or "unknown"
     return await render_error(
         request.scope,
@@ -81,6 +92,9 @@ class BackofficeAdmin(Admin):
         ]
         # A crash inside the admin gets a page in our look, not sqladmin's plain text.
         self.admin.exception_handlers[Exception] = _server_error
+        # A database that cannot serve gets the 503 page (and a re-run, app/admin/outage.py).
+        for error_type in DATABASE_ERRORS:
+            self.admin.exception_handlers[error_type] = unavailable_page
 
     def allow_post_actions(self) -> None:
         """Custom actions accept POST (our buttons post forms); GET stays CSRF-checked."""
@@ -109,9 +123,15 @@ class BackofficeAdmin(Admin):
         response: Response = await super().details(request)
         return response
 
+    async def create(self, request: Request) -> Response:
+        response: Response = await super().create(request)
+        raise_remembered_failure(request)
+        return response
+
     async def edit(self, request: Request) -> Response:
         require_id(request.path_params.get("pk"))
         response: Response = await super().edit(request)
+        raise_remembered_failure(request)
         return response
 
     @login_required
@@ -149,15 +169,17 @@ class BackofficeAdmin(Admin):
         email = str(form.get("username", ""))[:320]
         password = str(form.get("password", ""))[:1024]
         meta = request_meta(request)
-        throttle = await login_service.login_allowed(
-            self.limiter, self.settings.rate_limit_login, meta.ip, email
-        )
-        if not throttle.allowed:
-            response = await self._render_login(
-                request, "Too many login attempts. Wait a minute and try again.", 429
+        # A re-run after a database failure is not another try: the first run counted.
+        if not is_rerun():
+            throttle = await login_service.login_allowed(
+                self.limiter, self.settings.rate_limit_login, meta.ip, email
             )
-            response.headers["Retry-After"] = str(throttle.reset_after)
-            return response
+            if not throttle.allowed:
+                response = await self._render_login(
+                    request, "Too many login attempts. Wait a minute and try again.", 429
+                )
+                response.headers["Retry-After"] = str(throttle.reset_after)
+                return response
         async with transaction(self.database.sessionmaker) as session:
             result = await login_service.login_with_password(
                 session, Principal.anonymous("admin", meta), email, password

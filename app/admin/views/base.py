@@ -24,9 +24,11 @@ from wtforms import HiddenField
 from app.admin.auth import current_principal
 from app.admin.ids import require_ids
 from app.admin.notices import redirect_with_notice
+from app.admin.outage import remember_failure
 from app.admin.views.lists import KeysetListMixin
 from app.auth.principal import Principal
 from app.db import Database, transaction
+from app.db_errors import failure_kind
 from app.errors import AppError
 from app.listing import ListQuery, ListSpec, filtered
 
@@ -87,7 +89,8 @@ class ServiceModelView(KeysetListMixin, ModelView):
 
     @asynccontextmanager
     async def unit_of_work(self, request: Request) -> AsyncIterator[AsyncSession]:
-        """One transaction; AppErrors become messages, anything else a generic one."""
+        """One transaction; AppErrors become messages, a database that cannot serve the
+        503 page (app/admin/outage.py), anything else a generic message."""
         try:
             async with transaction(self.database.sessionmaker) as session:
                 yield session
@@ -95,7 +98,12 @@ class ServiceModelView(KeysetListMixin, ModelView):
             raise AdminError(exc.detail) from None
         except AdminError:
             raise
-        except Exception:
+        except Exception as exc:
+            if failure_kind(exc) is not None:
+                # The 503 page, or a re-run where the retry policy allows one (outage.py);
+                # sqladmin's create and edit would show it above the form, so it is kept.
+                remember_failure(request, exc)
+                raise
             request_id = getattr(request.state, "request_id", "?")
             logger.exception("admin write failed")
             raise AdminError(

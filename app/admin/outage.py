@@ -1,0 +1,123 @@
+"""The admin when the database cannot serve: a 503 page with Retry-After, and re-runs.
+
+`failure_kind` (app/db_errors.py) tells an outage or a clash (deadlock, serialization
+failure, lock wait timed out) from a bug. Either is answered with the message page in
+the admin's look, 503 with Retry-After, and marked for the retry middleware
+(app/retry.py), which throws that answer away and runs the request again while its
+policy allows: the user sees the page only when the retries are spent.
+
+The page is the handler of the admin's ExceptionMiddleware for database errors: a
+handler there answers and is done, where Starlette's catch-all (`Exception`) handler
+answers and then raises the error again, past the retry middleware and into the server
+(a logged traceback, a closed keep-alive connection).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from app.admin.pages import render_error
+from app.db_errors import FailureKind, failure_kind
+from app.errors import unavailable_error
+from app.retry import TRANSIENT_STATE_KEY, current_attempt, mark_transient
+
+logger = logging.getLogger(__name__)
+
+# What a database failure surfaces as: SQLAlchemy's errors (the driver's, wrapped, and the
+# pool's timeout), and a refused or timed-out connection the driver raises as it is.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, ConnectionError, TimeoutError)
+MESSAGES = {
+    FailureKind.UNAVAILABLE: "The database is unavailable; try again in a moment.",
+    FailureKind.CONFLICT: (
+        "The database was too busy with changes made at the same moment; try again in a moment."
+    ),
+}
+# Where a unit of work leaves a failure that sqladmin's create and edit would swallow.
+FAILURE_STATE_KEY = "admin_database_failure"
+# The state keys one run of a request added (see FreshRunState).
+ADDED_STATE_KEY = "admin_run_state_keys"
+
+
+async def unavailable_page(request: Request, error: Exception) -> Response:
+    """503 with Retry-After and the admin's message page, for an error `failure_kind` names.
+
+    Any other error is raised again, for the catch-all handler's 500 page.
+    """
+    kind = failure_kind(error)
+    if kind is None:
+        raise error
+    # The retry middleware runs the request again if its policy allows; this page is the
+    # answer only when it does not.
+    mark_transient(request.scope, kind)
+    logger.warning("admin: database %s (%s)", kind.value, type(error).__name__)
+    response = await render_error(request.scope, request.receive, 503, MESSAGES[kind])
+    response.headers.update(unavailable_error(kind).headers)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def remember_failure(request: Request, error: Exception) -> None:
+    """Keep a database failure where `raise_remembered_failure` finds it."""
+    setattr(request.state, FAILURE_STATE_KEY, error)
+
+
+def raise_remembered_failure(request: Request) -> None:
+    """Raise the database failure this run's unit of work met, if it met one.
+
+    sqladmin's create and edit catch every error of a save and show it above the form
+    (400); a database failure must be the 503 page (and a re-run) instead.
+    """
+    error = getattr(request.state, FAILURE_STATE_KEY, None)
+    if isinstance(error, Exception):
+        raise error
+
+
+def is_rerun() -> bool:
+    """Whether this run of the request is the retry middleware's second or later.
+
+    The first run already counted toward the login throttle: a re-run is the server's
+    doing, not another guess.
+    """
+    attempt = current_attempt.get()
+    return attempt is not None and attempt.number > 1
+
+
+class FreshRunState:
+    """Removes from the request's state what an earlier run of the request put there.
+
+    The retry middleware runs a request again with the same scope, so the same
+    `request.state`: a message the first run added would show twice, a failure it
+    remembered would fail the second. What the admin adds to the state during a run is
+    removed before the next one; what the layers outside the admin put there stays.
+
+    A run whose answer is marked for a re-run also gives the scope's root path back:
+    routing to the mount set it to "/admin", and the next run, routed from the same scope,
+    would look for the path without its "/admin" (a 404). Only then: the metrics
+    middleware labels the request that was answered by the root path it was answered under.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state = scope.setdefault("state", {})
+        for key in state.pop(ADDED_STATE_KEY, ()):
+            state.pop(key, None)
+        present = set(state)
+        # The admin is mounted on the top-level app, whose root path Starlette keeps here.
+        outer_root_path = scope.get("app_root_path")
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            # The retry middleware's own mark is its business: it clears it itself.
+            state[ADDED_STATE_KEY] = frozenset(state.keys() - present - {TRANSIENT_STATE_KEY})
+            if outer_root_path is not None and TRANSIENT_STATE_KEY in state:
+                scope["root_path"] = outer_root_path

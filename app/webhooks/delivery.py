@@ -221,7 +221,11 @@ async def record(database: Database, job: Job, attempt: Attempt, settings: Setti
         # records a whole batch at once: lock the endpoint so those records queue instead
         # of racing (the loser's versioned UPDATE would fail and its attempt be lost).
         # Endpoint before delivery: the order in which deleting an endpoint locks them.
-        endpoint = await session.get(WebhookEndpoint, job.endpoint_id, with_for_update=True)
+        # NO KEY UPDATE: the streak is not a key, and a stronger lock would make every
+        # request that queues a delivery to this endpoint (its foreign key check) wait.
+        endpoint = await session.get(
+            WebhookEndpoint, job.endpoint_id, with_for_update={"key_share": True}
+        )
         delivery = (
             (
                 await session.execute(

@@ -162,12 +162,42 @@ class _RecordedBody:
         return receive
 
 
+# What a re-run keeps from the attempt before it: the caller, authenticated once (a re-run
+# must not count against the rate limit or the login throttle again).
+CARRIED_STATE_KEYS = ("principal",)
+
+
+class _Run:
+    """One attempt's own scope: a copy of the request's as it arrived, with its own state.
+
+    Routing rewrites the scope (a mount's root path, the path parameters, the endpoint),
+    and each layer leaves things in the state (messages, a remembered failure); a re-run on
+    the same scope would route wrongly and see the first attempt's leftovers. The attempt
+    whose answer is sent publishes its scope and state to the request's, where the layers
+    outside this one (metrics labels, rate-limit headers, the access log) read them.
+    """
+
+    def __init__(self, scope: Scope, arrived: Scope, carried: dict[str, object]) -> None:
+        self.request_scope = scope
+        self.scope: Scope = {**arrived, "state": {**arrived["state"], **carried}}
+
+    def publish(self) -> None:
+        state = self.request_scope["state"]
+        self.request_scope.update({k: v for k, v in self.scope.items() if k != "state"})
+        state.update(self.scope["state"])
+        state.pop(TRANSIENT_STATE_KEY, None)
+
+    def carried(self) -> dict[str, object]:
+        state = self.scope["state"]
+        return {key: state[key] for key in CARRIED_STATE_KEYS if key in state}
+
+
 class _HeldBack:
     """Passes the attempt's response through, unless it is a transient failure to re-run."""
 
-    def __init__(self, send: Send, scope: Scope, deadline: _Deadline, attempt: Attempt) -> None:
+    def __init__(self, send: Send, run: _Run, deadline: _Deadline, attempt: Attempt) -> None:
         self._send = send
-        self._scope = scope
+        self._run = run
         self._deadline = deadline
         self._attempt = attempt
         self.started = False
@@ -176,12 +206,13 @@ class _HeldBack:
 
     async def send(self, message: Message) -> None:
         if message["type"] == "http.response.start":
-            kind = self._scope.get("state", {}).get(TRANSIENT_STATE_KEY)
+            kind = self._run.scope["state"].get(TRANSIENT_STATE_KEY)
             if isinstance(kind, FailureKind):
                 self.retry_after = self._deadline.delay_for(self._attempt, kind)
                 self.kind = kind
             if self.retry_after is None:
                 self.started = True
+                self._run.publish()  # before the outer layers see the response start
         if self.retry_after is not None:
             return  # this answer is replaced by the next attempt's
         await self._send(message)
@@ -197,29 +228,35 @@ class TransientRetryMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        scope.setdefault("state", {})
+        arrived = {**scope, "state": dict(scope["state"])}
         body = _RecordedBody(receive)
         deadline = _Deadline()
         attempt = Attempt()
+        carried: dict[str, object] = {}
         while True:
-            scope.setdefault("state", {}).pop(TRANSIENT_STATE_KEY, None)
-            held = _HeldBack(send, scope, deadline, attempt)
+            run = _Run(scope, arrived, carried)
+            held = _HeldBack(send, run, deadline, attempt)
             token = current_attempt.set(attempt)
             try:
-                await self.app(scope, body.for_attempt(), held.send)
+                await self.app(run.scope, body.for_attempt(), held.send)
             except Exception as error:
                 kind = failure_kind(error)
                 delay = held.retry_after
                 if delay is None and not held.started and kind is not None:
                     delay = deadline.delay_for(attempt, kind)
                 if delay is None:
+                    run.publish()
                     raise
                 _log_retry(attempt, kind or held.kind, type(error).__name__)
             else:
                 if held.retry_after is None:
+                    run.publish()
                     return
                 delay = held.retry_after
                 _log_retry(attempt, held.kind, "an error answer")
             finally:
                 current_attempt.reset(token)
+            carried = run.carried()
             await asyncio.sleep(delay)
             attempt = Attempt(number=attempt.number + 1)

@@ -11,7 +11,6 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.admin.csrf import MAX_UPLOAD_BYTES, CSRFMiddleware
-from app.admin.outage import FreshRunState
 from app.admin.paths import HostlessUrlsMiddleware
 from app.auth.principal import Principal, RequestMeta, principal_for_user
 from app.auth.sessions import resolve_session
@@ -48,8 +47,6 @@ class StaffAuthBackend(AuthenticationBackend):
         # Our session middleware replaces sqladmin's (which would set a `session` cookie).
         # The cookie carries only the opaque session token and the CSRF secret.
         self.middlewares = [
-            # A request the retry middleware runs again starts with the admin's state clean.
-            Middleware(FreshRunState),
             Middleware(
                 SessionMiddleware,
                 secret_key=settings.secret_key,

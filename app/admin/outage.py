@@ -19,12 +19,11 @@ import logging
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app.admin.pages import render_error
 from app.db_errors import FailureKind, failure_kind
 from app.errors import unavailable_error
-from app.retry import TRANSIENT_STATE_KEY, current_attempt, mark_transient
+from app.retry import current_attempt, mark_transient
 
 logger = logging.getLogger(__name__)
 
@@ -39,8 +38,6 @@ MESSAGES = {
 }
 # Where a unit of work leaves a failure that sqladmin's create and edit would swallow.
 FAILURE_STATE_KEY = "admin_database_failure"
-# The state keys one run of a request added (see FreshRunState).
-ADDED_STATE_KEY = "admin_run_state_keys"
 
 
 async def unavailable_page(request: Request, error: Exception) -> Response:
@@ -85,39 +82,3 @@ def is_rerun() -> bool:
     """
     attempt = current_attempt.get()
     return attempt is not None and attempt.number > 1
-
-
-class FreshRunState:
-    """Removes from the request's state what an earlier run of the request put there.
-
-    The retry middleware runs a request again with the same scope, so the same
-    `request.state`: a message the first run added would show twice, a failure it
-    remembered would fail the second. What the admin adds to the state during a run is
-    removed before the next one; what the layers outside the admin put there stays.
-
-    A run whose answer is marked for a re-run also gives the scope's root path back:
-    routing to the mount set it to "/admin", and the next run, routed from the same scope,
-    would look for the path without its "/admin" (a 404). Only then: the metrics
-    middleware labels the request that was answered by the root path it was answered under.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        state = scope.setdefault("state", {})
-        for key in state.pop(ADDED_STATE_KEY, ()):
-            state.pop(key, None)
-        present = set(state)
-        # The admin is mounted on the top-level app, whose root path Starlette keeps here.
-        outer_root_path = scope.get("app_root_path")
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            # The retry middleware's own mark is its business: it clears it itself.
-            state[ADDED_STATE_KEY] = frozenset(state.keys() - present - {TRANSIENT_STATE_KEY})
-            if outer_root_path is not None and TRANSIENT_STATE_KEY in state:
-                scope["root_path"] = outer_root_path

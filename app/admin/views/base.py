@@ -164,8 +164,9 @@ class ServiceModelView(KeysetListMixin, ModelView):
         """Delete every row or none (one transaction)."""
         principal = require_principal(request)
         async with self.unit_of_work(request) as session:
-            for pk in pks:
-                obj = await self.load(session, int(pk))
+            # Ascending ids: the one order every writer locks rows in (no deadlocks).
+            for pk in sorted(int(pk) for pk in pks):
+                obj = await self.load(session, pk)
                 if obj is None:
                     raise AdminError(f"Row {pk} no longer exists; nothing was deleted.")
                 await self.remove(session, principal, obj)
@@ -175,10 +176,12 @@ class ServiceModelView(KeysetListMixin, ModelView):
         request: Request,
         per_row: Callable[[AsyncSession, Principal, int], Awaitable[Any]],
         done: Callable[[list[Any]], str],
+        lock_first: Callable[[AsyncSession, list[int]], Awaitable[None]] | None = None,
     ) -> Response:
         """Run `per_row` for every selected row in one transaction (all or nothing) and
         come back with a notice (`done` names its code in NOTICES): the one shape of every
-        custom action. A refusal shows its message on the page the user acted from."""
+        custom action. A refusal shows its message on the page the user acted from.
+        `lock_first` takes the locks the rows will need, all at once, in the global order."""
         principal = require_principal(request)
         pks = selected_pks(request)
         if not pks:
@@ -187,7 +190,12 @@ class ServiceModelView(KeysetListMixin, ModelView):
             )
         try:
             async with self.unit_of_work(request) as session:
-                results = [await per_row(session, principal, int(pk)) for pk in pks]
+                # Ascending ids, and what every row will need locked up front when the
+                # rows share rows (`lock_first`): the global lock order (no deadlocks).
+                ids = sorted(int(pk) for pk in pks)
+                if lock_first is not None:
+                    await lock_first(session, ids)
+                results = [await per_row(session, principal, pk) for pk in ids]
         except AdminError as exc:
             return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
         return redirect_with_notice(request, self.identity, pks, done(results))

@@ -212,7 +212,9 @@ class OrderView(ServiceModelView, model=Order):
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> Order:
             return await orders.transition(session, principal, pk, name)
 
-        return await self.bulk_action(request, per_row, lambda _: notice)
+        return await self.bulk_action(
+            request, per_row, lambda _: notice, lock_first=orders.lock_for_bulk_action
+        )
 
     @action(name="place", label="Place", confirmation_message="Place the selected orders?")
     async def place(self, request: Request) -> Response:

@@ -14,6 +14,8 @@ from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
 logger = logging.getLogger(__name__)
+# The bucket of authenticated API requests (RATE_LIMIT_API), keyed by Principal.person_key.
+API_BUCKET = "api"
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,11 @@ class RateLimiter:
             remaining=max(0, stats.remaining),
             reset_after=reset_after,
         )
+
+    async def remaining(self, rate: str, *key: str) -> int:
+        """Hits `key` has left in the current window, without counting one."""
+        stats = await self.strategy.get_window_stats(_parse(rate), *key)
+        return max(0, stats.remaining)
 
     async def test(self, rate: str, *key: str) -> bool:
         """Whether a hit would be allowed, without counting one."""

@@ -12,26 +12,17 @@ from starlette.responses import Response
 
 from app.admin.csrf import MAX_UPLOAD_BYTES, CSRFMiddleware
 from app.admin.paths import HostlessUrlsMiddleware
-from app.auth.principal import Principal, RequestMeta, principal_for_user
-from app.auth.sessions import resolve_session
+from app.auth.callers import from_staff_session, request_meta
+from app.auth.principal import PRINCIPAL_STATE, Principal, principal_in
 from app.db import Database
 from app.settings import Settings
 
 SESSION_TOKEN_KEY = "sid"
 
 
-def request_meta(request: Request) -> RequestMeta:
-    return RequestMeta(
-        request_id=getattr(request.state, "request_id", None),
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
-
-
 def current_principal(request: Request) -> Principal | None:
     """The Principal `authenticate` put on the request (None before login)."""
-    principal = getattr(request.state, "principal", None)
-    return principal if isinstance(principal, Principal) else None
+    return principal_in(request.scope)
 
 
 class StaffAuthBackend(AuthenticationBackend):
@@ -79,16 +70,13 @@ class StaffAuthBackend(AuthenticationBackend):
         # was sent, after which a failure of the page's own work could not be run again.
         # This commit's one write is the last-seen stamp, which a repeat sets the same way.
         async with self.database.sessionmaker() as session:
-            row = await resolve_session(session, token, self.settings)
-            if row is None:
+            caller = await from_staff_session(session, token, self.settings, request_meta(request))
+            if caller is None:
                 request.session.pop(SESSION_TOKEN_KEY, None)
                 return False
-            principal = principal_for_user(
-                row.user, channel="admin", auth_method="session", meta=request_meta(request)
-            )
-            request.state.principal = principal
-            request.state.staff_session_id = row.id
-            request.state.user_id = principal.user_id
+            request.scope.setdefault("state", {})[PRINCIPAL_STATE] = caller.principal
+            request.state.staff_session_id = caller.session.id
+            request.state.user_id = caller.principal.user_id
             await session.commit()
         return True
 

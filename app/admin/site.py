@@ -27,8 +27,9 @@ from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth import login as login_service
+from app.auth.callers import from_staff_session
 from app.auth.principal import Principal
-from app.auth.sessions import end_session, resolve_session, start_session
+from app.auth.sessions import end_session, start_session
 from app.db import Database, transaction
 from app.db_errors import failure_kind
 from app.permissions import can
@@ -204,15 +205,10 @@ class BackofficeAdmin(Admin):
         token = request.session.get(SESSION_TOKEN_KEY)
         if isinstance(token, str) and token:
             async with transaction(self.database.sessionmaker) as session:
-                row = await resolve_session(session, token, self.settings)
-                if row is not None:
-                    principal = Principal(
-                        user_id=row.user_id,
-                        email=row.user.email,
-                        channel="admin",
-                        auth_method="session",
-                        meta=request_meta(request),
-                    )
-                    await end_session(session, principal, row)
+                caller = await from_staff_session(
+                    session, token, self.settings, request_meta(request)
+                )
+                if caller is not None:
+                    await end_session(session, caller.principal, caller.session)
         request.session.clear()
         return RedirectResponse(request.url_for("admin:login"), status_code=302)

@@ -9,15 +9,13 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.idempotency import KEYED_UNIT_STATE, KeyedUnit
-from app.auth.api_tokens import authenticate_personal_token
-from app.auth.oauth import user_for_access_token
-from app.auth.principal import AuthMethod, Principal, RequestMeta, principal_for
-from app.auth.tokens import looks_like_personal_token
+from app.auth import callers
+from app.auth.principal import PRINCIPAL_STATE, Principal, RequestMeta, principal_in
 from app.db import Database, transaction
 from app.db_reads import Reader, SqlaReader
 from app.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.permissions import can
-from app.ratelimit import RateLimiter
+from app.ratelimit import API_BUCKET, RateLimiter
 from app.settings import Settings
 
 
@@ -70,11 +68,7 @@ RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 
 async def request_meta(request: Request) -> RequestMeta:
     """Request id, client IP (already resolved from trusted proxies) and user agent."""
-    return RequestMeta(
-        request_id=getattr(request.state, "request_id", None),
-        ip=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-    )
+    return callers.request_meta(request)
 
 
 RequestMetaDep = Annotated[RequestMeta, Depends(request_meta)]
@@ -94,39 +88,35 @@ ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 async def authenticate(request: Request, reader: Reader) -> Principal:
-    """Authenticate the bearer token (personal or access token) and count the rate limit.
+    """The API caller, authenticated once per request and counted once toward the rate limit.
 
-    The one implementation behind `get_principal` and the lean routes (app/api/lean.py).
+    The one implementation behind `get_principal`, the lean routes (app/api/lean.py) and
+    the idempotency layer: whichever runs first authenticates, and leaves the Principal in
+    the request's scope state for the others (and for a re-run, app/retry.py).
     """
+    known = principal_in(request.scope)
+    if known is not None:
+        return known
     settings: Settings = request.app.state.settings
+    authorization = request.headers.get("authorization", "")
+    meta = callers.request_meta(request)
+    principal = await callers.from_bearer(reader, authorization, settings, meta)
+    if principal is None:
+        raise NotAuthenticated()
+    state = request.scope.setdefault("state", {})
+    state["user_id"] = principal.user_id  # for the access log
+    await _count_toward_rate_limit(request, settings, principal)
+    # Kept only once it passed the rate limit: a refused caller is asked again, and refused.
+    state[PRINCIPAL_STATE] = principal
+    return principal
+
+
+async def _count_toward_rate_limit(
+    request: Request, settings: Settings, principal: Principal
+) -> None:
+    """One hit on the caller's person (SPEC §14: all of a user's tokens share one budget)."""
     limiter: RateLimiter = request.app.state.rate_limiter
-    meta = await request_meta(request)
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    credentials = credentials.strip()
-    if scheme.lower() != "bearer" or not credentials or len(credentials) > 4096:
-        raise NotAuthenticated()
-    if looks_like_personal_token(credentials):
-        identity = await authenticate_personal_token(reader, credentials, meta.ip)
-        auth_method: AuthMethod = "personal_token"
-    else:
-        identity = await user_for_access_token(reader, credentials, settings)
-        auth_method = "access_token"
-    if identity is None:
-        raise NotAuthenticated()
-    principal = principal_for(
-        user_id=identity.user_id,
-        email=identity.email,
-        is_active=identity.is_active,
-        role_permissions=identity.role_permissions,
-        channel="api",
-        auth_method=auth_method,
-        meta=meta,
-        token_id=identity.token_id,
-        scopes=identity.scopes,
-    )
-    request.state.user_id = principal.user_id
-    # Per person, not per credential (SPEC §14): all of a user's tokens share one budget.
-    result = await limiter.hit(settings.rate_limit_api, "api", f"user:{principal.user_id}")
+    result = await limiter.hit(settings.rate_limit_api, API_BUCKET, principal.person_key)
     # Read by RateLimitHeadersMiddleware, which stamps every response of this request.
     request.scope.setdefault("state", {})["ratelimit_headers"] = result.headers()
     if not result.allowed:
@@ -134,17 +124,11 @@ async def authenticate(request: Request, reader: Reader) -> Principal:
             "Rate limit exceeded; slow down.",
             headers={**result.headers(), "Retry-After": str(result.reset_after)},
         )
-    return principal
 
 
 async def get_principal(request: Request, reader: ReaderDep) -> Principal:
     """The calling Principal. Only `request` and the reader are dependencies: each
     dependency FastAPI resolves costs on every request."""
-    # The idempotency middleware authenticated keyed POSTs already (and counted the rate
-    # limit): the same Principal, not a second lookup.
-    known = getattr(request.state, "principal", None)
-    if isinstance(known, Principal):
-        return known
     return await authenticate(request, reader)
 
 

@@ -45,7 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.auth.principal import Principal
+from app.auth.principal import Principal, principal_in
 from app.db import Database
 from app.db_errors import sqlstate
 from app.errors import AppError, problem_response
@@ -97,22 +97,19 @@ def mark_secret(request: Request) -> None:
 
 
 async def _authenticated(scope: Scope, receive: Receive, database: Database) -> Principal | None:
-    """The caller, authenticated now (and kept for the route), or None when they are not."""
-    state = scope.setdefault("state", {})
-    known = state.get("principal")
-    if isinstance(known, Principal):
+    """The caller, authenticated now by the API's one `authenticate` (which leaves it in the
+    scope's state for the route), or None when they are not."""
+    known = principal_in(scope)
+    if known is not None:
         return known  # an earlier attempt of this request authenticated (app/retry.py)
     # Imported here: app.api.deps builds on the routers' modules, which import this one.
     from app.api.deps import authenticate
 
-    request = Request(scope, receive)
     try:
         async with database.reader() as reader:
-            principal = await authenticate(request, reader)
+            return await authenticate(Request(scope, receive), reader)
     except AppError:
         return None  # 401 or 429: the route answers it again, and nothing is recorded
-    state["principal"] = principal
-    return principal
 
 
 @dataclass

@@ -1,15 +1,14 @@
-"""Who is calling, through which door, with which effective permissions."""
+"""Who is calling, through which door, with which effective permissions.
+
+An authenticated Principal is built in one place, app/auth/callers.py, whatever the
+credential; it travels with its request in the ASGI scope's state (PRINCIPAL_STATE).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Literal
-
-from app.permissions import narrow_to_scopes, permissions_of
-
-if TYPE_CHECKING:
-    from app.models import User
+from typing import Any, Literal
 
 Channel = Literal["admin", "api", "cli", "system"]
 AuthMethod = Literal["session", "personal_token", "access_token", "cli", "system", "anonymous"]
@@ -52,63 +51,25 @@ class Principal:
         return replace(self, meta=meta)
 
     @property
-    def key(self) -> str:
-        """A stable identity for per-principal state (rate limits, idempotency keys)."""
-        if self.token_id is not None and self.auth_method == "personal_token":
-            return f"token:{self.token_id}"
+    def person_key(self) -> str:
+        """The person behind the credential: rate limits follow the person (SPEC §14)."""
         return f"user:{self.user_id}" if self.user_id is not None else f"{self.channel}:anonymous"
 
-
-def principal_for_user(
-    user: User,
-    *,
-    channel: Channel,
-    auth_method: AuthMethod,
-    meta: RequestMeta | None = None,
-    token_id: int | None = None,
-    scopes: Iterable[str] = (),
-) -> Principal:
-    """The Principal of an authenticated user: roles' permissions, narrowed by token scopes."""
-    return principal_for(
-        user_id=user.id,
-        email=user.email,
-        is_active=user.is_active,
-        role_permissions=[role.permissions for role in user.roles],
-        channel=channel,
-        auth_method=auth_method,
-        meta=meta,
-        token_id=token_id,
-        scopes=scopes,
-    )
+    @property
+    def key(self) -> str:
+        """The credential: Idempotency-Key records are per credential, so a narrower token
+        of the same person never replays what a wider one was answered."""
+        if self.token_id is not None and self.auth_method == "personal_token":
+            return f"token:{self.token_id}"
+        return self.person_key
 
 
-def principal_for(
-    *,
-    user_id: int,
-    email: str,
-    is_active: bool,
-    role_permissions: Iterable[Iterable[str]],
-    channel: Channel,
-    auth_method: AuthMethod,
-    meta: RequestMeta | None = None,
-    token_id: int | None = None,
-    scopes: Iterable[str] = (),
-) -> Principal:
-    """The one place effective permissions are worked out, from a user's roles and scopes.
+# Where a request's Principal travels in the ASGI scope's state, in both doors; the retry
+# middleware (app/retry.py) carries it across re-runs, so a request is authenticated once.
+PRINCIPAL_STATE = "principal"
 
-    An inactive user has no permissions at all (callers refuse them before this anyway).
-    """
-    scopes = tuple(scopes)
-    permissions = (
-        narrow_to_scopes(permissions_of(role_permissions), scopes) if is_active else frozenset()
-    )
-    return Principal(
-        user_id=user_id,
-        email=email,
-        channel=channel,
-        auth_method=auth_method,
-        permissions=permissions,
-        token_id=token_id,
-        meta=meta or RequestMeta(),
-        scopes=scopes,
-    )
+
+def principal_in(scope: Mapping[str, Any]) -> Principal | None:
+    """The Principal already authenticated for this request (scope or Request.scope)."""
+    known = scope.get("state", {}).get(PRINCIPAL_STATE)
+    return known if isinstance(known, Principal) else None

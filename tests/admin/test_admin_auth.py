@@ -16,12 +16,13 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.auth.principal import principal_for_user
+from app.auth.callers import identity_of, principal_for
+from app.auth.principal import Principal
 from app.auth.sessions import revoke_session
 from app.db import Database
 from app.errors import NotFound
 from app.main import create_app
-from app.models import AuditEvent
+from app.models import AuditEvent, User
 from app.models.base import utcnow
 from app.users.service import change_password, deactivate_user
 from tests.admin.conftest import OpenBrowser, latest_session
@@ -40,6 +41,11 @@ from tests.factories import DEFAULT_PASSWORD, make_user
 
 ACTION_URL = "/admin/order/action/place?pks=1"
 NEW_PASSWORD = "a brand new passphrase 42"
+
+
+def staff_principal(user: User) -> Principal:
+    """The Principal an admin session of `user` gets."""
+    return principal_for(identity_of(user), channel="admin", auth_method="session")
 
 
 def set_cookies(response: httpx.Response) -> SimpleCookie:
@@ -549,7 +555,7 @@ async def test_a_password_change_ends_the_users_other_sessions(
     kept = await latest_session(session, user)
     _, elsewhere = await open_browser(user=user)
     await session.refresh(user)
-    principal = principal_for_user(user, channel="admin", auth_method="session")
+    principal = staff_principal(user)
 
     await change_password(
         session,
@@ -570,7 +576,7 @@ async def test_a_password_change_without_a_kept_session_ends_them_all(
 ) -> None:
     user, browser = await open_browser("clerk")
     await session.refresh(user)
-    principal = principal_for_user(user, channel="admin", auth_method="session")
+    principal = staff_principal(user)
 
     await change_password(
         session, principal, user, current_password=None, new_password=NEW_PASSWORD
@@ -587,9 +593,7 @@ async def test_an_admin_revokes_another_users_session(
     admin = await make_user(session, role="admin")
     target = await latest_session(session, clerk)
 
-    await revoke_session(
-        session, principal_for_user(admin, channel="admin", auth_method="session"), target.id
-    )
+    await revoke_session(session, staff_principal(admin), target.id)
     await session.flush()
 
     assert (await latest_session(session, clerk)).revoked_at is not None
@@ -604,9 +608,7 @@ async def test_a_clerk_cannot_revoke_someone_elses_session(
     target = await latest_session(session, admin)
 
     with pytest.raises(NotFound):
-        await revoke_session(
-            session, principal_for_user(clerk, channel="admin", auth_method="session"), target.id
-        )
+        await revoke_session(session, staff_principal(clerk), target.id)
 
     assert await gets_in(admins_browser)
 
@@ -618,9 +620,7 @@ async def test_anyone_may_end_their_own_session(
     await session.refresh(viewer)
     target = await latest_session(session, viewer)
 
-    await revoke_session(
-        session, principal_for_user(viewer, channel="admin", auth_method="session"), target.id
-    )
+    await revoke_session(session, staff_principal(viewer), target.id)
     await session.flush()
 
     assert not await gets_in(browser)
@@ -634,9 +634,7 @@ async def test_deactivation_ends_the_admin_session_at_once(
     await session.refresh(user)
     admin = await make_user(session, role="admin")
 
-    await deactivate_user(
-        session, principal_for_user(admin, channel="admin", auth_method="session"), user
-    )
+    await deactivate_user(session, staff_principal(admin), user)
     await session.flush()
 
     assert not await gets_in(browser)
@@ -658,9 +656,7 @@ async def test_a_missing_session_id_is_not_found(session: AsyncSession) -> None:
     admin = await make_user(session, role="admin")
 
     with pytest.raises(NotFound):
-        await revoke_session(
-            session, principal_for_user(admin, channel="admin", auth_method="session"), 999999
-        )
+        await revoke_session(session, staff_principal(admin), 999999)
 
 
 async def test_staff_sessions_store_only_token_digests(

@@ -11,7 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api.deps import get_principal
-from app.auth.principal import Principal, principal_for_user
+from app.auth.callers import identity_of, principal_for
+from app.auth.principal import Principal
 from app.models import AuditEvent
 from tests.api.order_helpers import Caller, StatementLog, caller, statements_on
 from tests.auth_helpers import access_token, bearer
@@ -102,11 +103,11 @@ async def test_a_later_page_costs_the_same_as_the_first(
 
 
 def principal_of(who: Caller, auth_method: str) -> Principal:
-    return principal_for_user(
-        who.user,
+    token_id = who.token_id if auth_method == "personal_token" else None
+    return principal_for(
+        identity_of(who.user, token_id=token_id),
         channel="api",
         auth_method=auth_method,  # type: ignore[arg-type]
-        token_id=who.token_id if auth_method == "personal_token" else None,
     )
 
 

@@ -1,0 +1,140 @@
+"""Credentials → the one Principal: a personal token, an OAuth access token, a staff session.
+
+Each kind has one code path, and every path ends in `principal_for`, the only place that
+works out effective permissions. The API (app/api/deps.py) and the admin (app/admin/auth.py)
+call these and put the result in the request's scope state, where every later layer
+(idempotency, rate limit, audit, policy) takes it from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import HTTPConnection
+
+from app.auth.api_tokens import authenticate_personal_token
+from app.auth.oauth import user_for_access_token
+from app.auth.principal import AuthMethod, Channel, Principal, RequestMeta
+from app.auth.repository import Identity
+from app.auth.sessions import resolve_session
+from app.auth.tokens import looks_like_personal_token
+from app.db_reads import Reader
+from app.models import StaffSession, User
+from app.permissions import narrow_to_scopes, permissions_of
+from app.settings import Settings
+
+# A bearer credential longer than this is no credential of ours (and is not hashed).
+MAX_BEARER_LENGTH = 4096
+
+
+def request_meta(connection: HTTPConnection) -> RequestMeta:
+    """Request id, client IP (already resolved from trusted proxies) and user agent."""
+    return RequestMeta(
+        request_id=getattr(connection.state, "request_id", None),
+        ip=connection.client.host if connection.client else None,
+        user_agent=connection.headers.get("user-agent"),
+    )
+
+
+def principal_for(
+    identity: Identity,
+    *,
+    channel: Channel,
+    auth_method: AuthMethod,
+    meta: RequestMeta | None = None,
+) -> Principal:
+    """THE constructor of an authenticated Principal: the union of the user's roles'
+    permissions, narrowed by a personal token's scopes (SPEC §4). An inactive user holds
+    nothing (every path refuses them before this anyway)."""
+    permissions = (
+        narrow_to_scopes(permissions_of(identity.role_permissions), identity.scopes)
+        if identity.is_active
+        else frozenset()
+    )
+    return Principal(
+        user_id=identity.user_id,
+        email=identity.email,
+        channel=channel,
+        auth_method=auth_method,
+        permissions=permissions,
+        token_id=identity.token_id,
+        meta=meta or RequestMeta(),
+        scopes=identity.scopes,
+    )
+
+
+def identity_of(user: User, **token_fields: Any) -> Identity:
+    """A loaded user (with roles) as the Identity a credential resolves to."""
+    return Identity(
+        user_id=user.id,
+        email=user.email,
+        is_active=user.is_active,
+        security_stamp=user.security_stamp,
+        role_permissions=tuple(tuple(role.permissions) for role in user.roles),
+        **token_fields,
+    )
+
+
+def bearer_credential(authorization: str) -> str | None:
+    """The credential of an `Authorization: Bearer …` header, or None."""
+    scheme, _, credential = authorization.partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer" or not credential or len(credential) > MAX_BEARER_LENGTH:
+        return None
+    return credential
+
+
+async def from_bearer(
+    reader: Reader, authorization: str, settings: Settings, meta: RequestMeta
+) -> Principal | None:
+    """The API caller behind an Authorization header (a personal or an access token)."""
+    credential = bearer_credential(authorization)
+    if credential is None:
+        return None
+    if looks_like_personal_token(credential):
+        return await from_personal_token(reader, credential, meta)
+    return await from_access_token(reader, credential, settings, meta)
+
+
+async def from_personal_token(
+    reader: Reader, plaintext: str, meta: RequestMeta
+) -> Principal | None:
+    """The owner of a usable personal token, narrowed to its scopes."""
+    identity = await authenticate_personal_token(reader, plaintext, meta.ip)
+    if identity is None:
+        return None
+    return principal_for(identity, channel="api", auth_method="personal_token", meta=meta)
+
+
+async def from_access_token(
+    reader: Reader, token: str, settings: Settings, meta: RequestMeta
+) -> Principal | None:
+    """The user of a valid OAuth access token (JWT) whose stamp is still current."""
+    identity = await user_for_access_token(reader, token, settings)
+    if identity is None:
+        return None
+    return principal_for(identity, channel="api", auth_method="access_token", meta=meta)
+
+
+@dataclass(frozen=True)
+class StaffCaller:
+    """An admin request's caller and the live staff session it came with."""
+
+    principal: Principal
+    session: StaffSession
+
+
+async def from_staff_session(
+    session: AsyncSession, token: str, settings: Settings, meta: RequestMeta
+) -> StaffCaller | None:
+    """The user of the live staff session behind the cookie's token (the caller commits
+    the session's last-seen stamp)."""
+    row = await resolve_session(session, token, settings)
+    if row is None:
+        return None
+    principal = principal_for(
+        identity_of(row.user), channel="admin", auth_method="session", meta=meta
+    )
+    return StaffCaller(principal=principal, session=row)

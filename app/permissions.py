@@ -55,25 +55,61 @@ BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
 }
 
 
-class HasPermissions(Protocol):
-    """Anything that knows its effective permissions (a Principal, in practice)."""
+class Caller(Protocol):
+    """Anything that knows who it is and its effective permissions (a Principal, in practice)."""
+
+    @property
+    def user_id(self) -> int | None: ...
 
     @property
     def permissions(self) -> frozenset[str]: ...
+
+
+# Rows that belong to one user (by table): their owner may act on them as if they held
+# the permission named here; anyone else needs that permission (SPEC §4, §5: others'
+# tokens need tokens:manage, ending others' sessions users:manage).
+OWNED_ROWS: dict[str, str] = {
+    "api_tokens": "tokens:manage",
+    "staff_sessions": "users:manage",
+}
 
 
 def is_known(permission: str) -> bool:
     return permission in PERMISSIONS
 
 
-def can(principal: HasPermissions | None, permission: str, obj: object | None = None) -> bool:
-    """Whether `principal` may do `permission` (on `obj`, when given). The only decision point."""
+def can(principal: Caller | None, permission: str, obj: object | None = None) -> bool:
+    """Whether `principal` may do `permission` on `obj` (any row, when `obj` is None).
+
+    The only decision point. A row of an OWNED_ROWS table passes its own permission to
+    its owner: `can(p, "tokens:manage", token)` holds for p's own token.
+    """
     if principal is None:
         return False
     if permission not in PERMISSIONS:
         # A typo in a permission name must fail closed, loudly, in development.
         raise KeyError(f"unknown permission {permission!r}")
-    return permission in principal.permissions
+    if permission in principal.permissions:
+        return True
+    table = table_of(obj)
+    return table is not None and OWNED_ROWS.get(table) == permission and owns(principal, obj)
+
+
+def owns(principal: Caller, obj: object) -> bool:
+    """Whether `obj` (a row with a `user_id`) belongs to `principal`."""
+    return principal.user_id is not None and getattr(obj, "user_id", None) == principal.user_id
+
+
+def table_of(obj: object) -> str | None:
+    """The table an ORM row (or model) is stored in."""
+    name = getattr(obj, "__tablename__", None)
+    return name if isinstance(name, str) else None
+
+
+def sees_only_own_rows(principal: Caller | None, table: str) -> bool:
+    """`can`'s row rule for a whole list of an OWNED_ROWS table: True when `principal`
+    may see only their own rows (a query filters on `user_id`), False when every row."""
+    return not can(principal, OWNED_ROWS[table])
 
 
 def permissions_of(role_permissions: Iterable[Iterable[str]]) -> frozenset[str]:

@@ -1,7 +1,7 @@
 """The admin's door to THE policy: sqladmin's (view, action) questions → permissions.can.
 
-This module only translates vocabulary (identity + action → permission name) and applies
-the row rules that live next to their services; the decision is always permissions.can.
+This module only translates vocabulary (identity + action → permission name); the
+decision, rows included, is always permissions.can, as in the API.
 """
 
 from __future__ import annotations
@@ -12,11 +12,8 @@ from sqladmin.authorization import AuthorizationBackend
 from starlette.requests import Request
 
 from app.admin.auth import current_principal
-from app.auth.api_tokens import may_see_token
 from app.auth.principal import Principal
-from app.auth.sessions import may_manage_session
-from app.models import ApiToken, StaffSession
-from app.permissions import can
+from app.permissions import OWNED_ROWS, can, table_of
 
 ANY_STAFF = "*"  # any authenticated staff member (their own rows only)
 
@@ -94,10 +91,12 @@ VIEW_PERMISSIONS: dict[str, dict[str, str]] = {
     "product-import": {"list": "products:import"},
 }
 
-# Views whose rows belong to a user: row-level actions need the row, and the row rule.
-# sqladmin asks about custom actions (`action:revoke`) without a row, to decide whether the
-# button shows and the route opens; the action's handler asks again for each selected row.
-OWNED_ROWS = {"api-token", "staff-session"}
+# Views whose rows belong to a user (their table in permissions.OWNED_ROWS): any staff
+# member opens the list (it shows the rows they may see, permissions.sees_only_own_rows)
+# and the action buttons; each row is answered by `can` with the row. sqladmin asks about
+# custom actions (`action:revoke`) without a row, to decide whether the button shows and
+# the route opens; the action's handler asks again for each selected row.
+OWNED_VIEWS = {"api-token": "api_tokens", "staff-session": "staff_sessions"}
 ROW_ACTIONS = {"details", "edit", "delete"}
 
 
@@ -108,19 +107,14 @@ def allowed(principal: Principal | None, identity: str, action: str, obj: Any = 
     permission = VIEW_PERMISSIONS.get(identity, {}).get(str(action))
     if permission is None:
         return False
-    if permission != ANY_STAFF and not can(principal, permission, obj):
-        return False
-    if identity in OWNED_ROWS and (str(action) in ROW_ACTIONS or obj is not None):
-        # sqladmin asks with obj=None when a row is hidden from this user (or missing):
-        # refuse, instead of its default of allowing a direct delete of a hidden row.
+    table = OWNED_VIEWS.get(identity)
+    if table is not None:
         if obj is None:
-            return False
-        if isinstance(obj, ApiToken):
-            return may_see_token(principal, obj)
-        if isinstance(obj, StaffSession):
-            return may_manage_session(principal, obj)
-        return False
-    return True
+            # sqladmin asks with obj=None when a row is hidden from this user (or missing):
+            # refuse, instead of its default of allowing a direct delete of a hidden row.
+            return str(action) not in ROW_ACTIONS
+        return table_of(obj) == table and can(principal, OWNED_ROWS[table], obj)
+    return permission == ANY_STAFF or can(principal, permission, obj)
 
 
 class PolicyAuthorization(AuthorizationBackend):

@@ -115,16 +115,12 @@ async def list_own_tokens(session: AsyncSession, principal: Principal) -> list[A
     return await repository.list_api_tokens(session, principal.user_id or 0)
 
 
-def may_see_token(principal: Principal, token: ApiToken) -> bool:
-    """Own tokens always; others' only with tokens:manage."""
-    return token.user_id == principal.user_id or can(principal, "tokens:manage")
-
-
 async def revoke_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:
-    """Revoke a token the principal may see (404 otherwise, so existence does not leak)."""
+    """Revoke one's own token, or anyone's with tokens:manage (404 otherwise, so existence
+    does not leak)."""
     ceilings.ensure_full_credential(principal, "revoke tokens")
     token = await repository.get_api_token(session, token_id)
-    if token is None or not may_see_token(principal, token):
+    if token is None or not can(principal, "tokens:manage", token):
         raise NotFound("No such token.")
     if token.revoked_at is None:
         token.revoked_at = utcnow()

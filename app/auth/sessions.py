@@ -78,15 +78,10 @@ async def end_session(session: AsyncSession, principal: Principal, row: StaffSes
         )
 
 
-def may_manage_session(principal: Principal, row: StaffSession) -> bool:
-    """One's own sessions always; anyone's with users:manage."""
-    return row.user_id == principal.user_id or can(principal, "users:manage")
-
-
 async def revoke_session(session: AsyncSession, principal: Principal, session_id: int) -> None:
     """End a session: one's own, or anyone's with users:manage (404 otherwise)."""
     row = await session.get(StaffSession, session_id)
-    if row is None or not may_manage_session(principal, row):
+    if row is None or not can(principal, "users:manage", row):
         raise NotFound("No such session.")
     if row.revoked_at is None:
         row.revoked_at = utcnow()

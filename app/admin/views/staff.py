@@ -27,7 +27,7 @@ from app.admin.views.base import ServiceModelView, check_against, selected_pks
 from app.auth import api_tokens, sessions
 from app.auth.principal import Principal
 from app.models import ApiToken, Role, StaffSession, User
-from app.permissions import PERMISSIONS, can
+from app.permissions import PERMISSIONS, sees_only_own_rows
 from app.roles import service as roles_service
 from app.users import service as users_service
 from app.users.schemas import RoleUpdate
@@ -217,9 +217,8 @@ class RoleView(ServiceModelView, model=Role):
 
 
 class _OwnedRowsView(ServiceModelView):
-    """Rows that belong to a user: others' rows are visible only with `manage_permission`."""
+    """Rows that belong to a user: others' rows are visible as permissions.OWNED_ROWS says."""
 
-    manage_permission: ClassVar[str]
     can_create = False
     can_edit = False
 
@@ -227,12 +226,15 @@ class _OwnedRowsView(ServiceModelView):
         principal = current_principal(request)
         if principal is None:
             return statement.where(self.model.id == -1)  # type: ignore[attr-defined]
-        if can(principal, self.manage_permission):
+        if not sees_only_own_rows(principal, self._table()):
             return statement
         return statement.where(self.model.user_id == principal.user_id)  # type: ignore[attr-defined]
 
     def rows_are_restricted(self, request: Request) -> bool:
-        return not can(current_principal(request), self.manage_permission)
+        return sees_only_own_rows(current_principal(request), self._table())
+
+    def _table(self) -> str:
+        return str(self.model.__tablename__)  # type: ignore[attr-defined]
 
     def list_query(self, request: Request) -> Select[Any]:
         return self._restrict(request, super().list_query(request))
@@ -264,7 +266,6 @@ class ApiTokenView(_OwnedRowsView, model=ApiToken):
     identity = "api-token"
     icon = "fa-solid fa-ticket"
     category = "Staff"
-    manage_permission = "tokens:manage"
     column_list: ClassVar[Any] = [
         "id",
         "user",
@@ -290,7 +291,6 @@ class StaffSessionView(_OwnedRowsView, model=StaffSession):
     identity = "staff-session"
     icon = "fa-solid fa-desktop"
     category = "Staff"
-    manage_permission = "users:manage"
     column_list: ClassVar[Any] = [
         "id",
         "user",

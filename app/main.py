@@ -17,10 +17,10 @@ from app.api.deps import get_principal
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.openapi import install_bearer_security
 from app.api.v1 import router as api_v1_router
-from app.cursors import CursorCodec
 from app.db import Database
 from app.docs_pages import router as docs_router
 from app.errors import install_error_handlers
+from app.lists.cursors import CursorCodec
 from app.logging_setup import configure_logging
 from app.metrics import Metrics, MetricsMiddleware
 from app.metrics import router as metrics_router

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import httpx
 
-from app.cursors import CursorCodec
+from app.lists.cursors import CursorCodec
 from bench.database import Credentials
 
 SESSION_COOKIES = ("__Host-bo_session", "bo_session")

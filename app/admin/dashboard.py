@@ -7,14 +7,14 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from app.lists.counts import approximate_count
 from app.models import Customer, Order, OrderStatus, Product, WebhookEndpoint
 from app.models.base import utcnow
 
-EXACT_COUNT_LIMIT = 10_000
 CHART_DAYS = 30
 
 
@@ -23,21 +23,6 @@ class DayPoint:
     day: date
     orders: int
     revenue: Decimal
-
-
-async def approximate_count(session: AsyncSession, model: Any) -> tuple[int, bool]:
-    """(count, is_estimate): PostgreSQL's planner estimate for big tables, exact otherwise."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
-        estimate = (
-            await session.execute(
-                text("SELECT reltuples::bigint FROM pg_class WHERE oid = CAST(:t AS regclass)"),
-                {"t": model.__tablename__},
-            )
-        ).scalar_one_or_none()
-        if estimate is not None and estimate > EXACT_COUNT_LIMIT:
-            return int(estimate), True
-    exact = (await session.execute(select(func.count()).select_from(model))).scalar_one()
-    return int(exact), False
 
 
 async def daily_series(session: AsyncSession, days: int = CHART_DAYS) -> list[DayPoint]:

@@ -18,7 +18,7 @@ from app.api.lean import lean
 from app.api.pages import Page, list_openapi, patch_values, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
-from app.listing import ListSpec
+from app.lists.grammar import ListSpec
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
@@ -18,19 +19,19 @@ from app.api.conditional import etag_for, is_not_modified
 from app.api.row_json import RowsEncoder, rows_encoder
 from app.db_reads import Reader
 from app.errors import ValidationFailed
-from app.listing import (
+from app.lists.cursors import CursorCodec
+from app.lists.grammar import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    CursorCodec,
+    MAX_SEARCH_LENGTH,
     ListQuery,
     ListSpec,
-    columns_select,
-    fetch_page,
-    fetch_rows_page,
     filter_params,
     parse_list_query,
 )
-from app.listing import Page as ListPage
+from app.lists.pages import Page as ListPage
+from app.lists.pages import fetch_page, fetch_rows_page
+from app.lists.statements import columns_select
 
 ReadT = TypeVar("ReadT", bound=BaseModel)
 
@@ -82,7 +83,11 @@ def list_openapi(spec: ListSpec) -> dict[str, Any]:
         if spec.prefix_searchable:
             where += f"{' and ' if where else ''}the start of {', '.join(spec.prefix_searchable)}"
         params.append(
-            param("q", f"case-insensitive search in {where}", {"type": "string", "maxLength": 200})
+            param(
+                "q",
+                f"case-insensitive search in {where}",
+                {"type": "string", "maxLength": MAX_SEARCH_LENGTH},
+            )
         )
     params.append(param("include_total", "add the filtered count", {"type": "boolean"}))
     for name, kind in filter_params(spec):
@@ -101,21 +106,34 @@ def cursor_codec(request: Request) -> CursorCodec:
     return codec
 
 
-def list_query(request: Request, spec: ListSpec) -> ListQuery:
-    return parse_list_query(spec, request.query_params, cursor_codec(request))
+def list_query(
+    request: Request, spec: ListSpec, within: Mapping[str, Any] | None = None
+) -> ListQuery:
+    """The request's list parameters; `within` limits the rows (the caller's own tokens)."""
+    query = parse_list_query(spec, request.query_params, cursor_codec(request))
+    return query.within(**within) if within else query
 
 
 async def rows_page_response(
-    request: Request, reader: Reader, spec: ListSpec, schema: type[ReadT]
+    request: Request,
+    reader: Reader,
+    spec: ListSpec,
+    schema: type[ReadT],
+    within: Mapping[str, Any] | None = None,
 ) -> Response:
     """A page of a flat resource, whose read schema is its columns, as JSON.
 
     Read as Core rows and serialized straight from them (app/api/row_json.py): no ORM
     instances, no per-row validation.
     """
-    query = list_query(request, spec)
-    page = await fetch_rows_page(reader, spec, query, cursor_codec(request), _columns(spec, schema))
-    return _page_json(_rows_json(schema)(page.items), page)
+    query = list_query(request, spec, within)
+    columns = _columns(spec, schema)
+    page = await fetch_rows_page(reader, spec, query, cursor_codec(request), columns)
+    rows = page.items
+    if _has_hidden_columns(spec, schema):
+        shown = len(schema.model_fields)
+        rows = [row[:shown] for row in rows]
+    return _page_json(_rows_json(schema)(rows), page)
 
 
 async def page_response(
@@ -124,9 +142,11 @@ async def page_response(
     spec: ListSpec,
     schema: type[ReadT],
     base: Select[Any],
+    within: Mapping[str, Any] | None = None,
 ) -> Response:
     """A page of ORM instances (of `base`, with its loader options) as JSON."""
-    page = await fetch_page(session, spec, list_query(request, spec), cursor_codec(request), base)
+    query = list_query(request, spec, within)
+    page = await fetch_page(session, spec, query, cursor_codec(request), base)
     items = _list_adapter(schema).dump_json([schema.model_validate(row) for row in page.items])
     return _page_json(items, page)
 
@@ -178,7 +198,16 @@ def _row_list_adapter(schema: type[BaseModel]) -> TypeAdapter[Any]:
 
 @lru_cache(maxsize=64)
 def _columns(spec: ListSpec, schema: type[BaseModel]) -> Select[Any]:
-    return columns_select(spec, list(schema.model_fields))
+    """The schema's fields, then any keyset column it does not show (`id`, sort fields)."""
+    shown = list(schema.model_fields)
+    keys = [name for name in ("id", *spec.sortable) if name not in shown]
+    return columns_select(spec, [*shown, *dict.fromkeys(keys)])
+
+
+@lru_cache(maxsize=64)
+def _has_hidden_columns(spec: ListSpec, schema: type[BaseModel]) -> bool:
+    """Whether the page's rows end with keyset columns the schema does not show."""
+    return len(_columns(spec, schema).selected_columns) > len(schema.model_fields)
 
 
 def row_response(

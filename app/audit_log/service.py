@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.listing import ListSpec
+from app.lists.grammar import ListSpec
 from app.models import AuditEvent
 
 LIST_SPEC = ListSpec(

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound
-from app.listing import ListSpec
+from app.lists.grammar import ListSpec
 from app.models import Customer, Order
 from app.uniqueness import flush_or_conflict
 from app.webhooks.outbox import emit

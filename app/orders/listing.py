@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlalchemy import Table, bindparam, select
 
-from app.cursors import CursorCodec
 from app.customers.schemas import CustomerBrief
 from app.db_reads import Reader
-from app.listing import ListQuery, ListSpec, Page, fetch_rows_page
+from app.lists.cursors import CursorCodec
+from app.lists.grammar import ListQuery, ListSpec
+from app.lists.pages import Page, fetch_rows_page
 from app.models import Customer, Order, OrderItem, Product
 from app.orders.schemas import OrderRead
 

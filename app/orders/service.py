@@ -15,7 +15,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from app import audit
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.listing import ListSpec
+from app.lists.grammar import ListSpec
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
 from app.models.base import utcnow
 from app.orders import repository, stock

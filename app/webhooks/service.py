@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import audit
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, ValidationFailed
-from app.listing import ListSpec
+from app.lists.grammar import ListSpec
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
 from app.settings import Settings

@@ -622,7 +622,7 @@ async def test_an_unfiltered_list_of_a_big_table_is_not_counted_row_by_row(
     for _ in range(4):
         await make_customer(session)
     await session.execute(text("ANALYZE customers"))  # the estimate now says 4 or more
-    monkeypatch.setattr("app.admin.views.keyset.EXACT_COUNT_LIMIT", 2)
+    monkeypatch.setattr("app.lists.counts.EXACT_COUNT_LIMIT", 2)
     statements: list[str] = []
 
     def record(*args: Any) -> None:
@@ -650,10 +650,10 @@ async def test_a_searched_list_counts_its_matches_only_up_to_the_cap(
     _, browser = await open_browser("viewer")
     for _ in range(4):
         await make_customer(session, company="Capped Count Ltd")
-    monkeypatch.setattr("app.admin.views.keyset.FILTERED_COUNT_LIMIT", 2)
+    monkeypatch.setattr("app.lists.counts.FILTERED_COUNT_LIMIT", 2)
 
     capped = await browser.get("/admin/customer/list?search=Capped Count")
-    monkeypatch.setattr("app.admin.views.keyset.FILTERED_COUNT_LIMIT", 10)
+    monkeypatch.setattr("app.lists.counts.FILTERED_COUNT_LIMIT", 10)
     exact = await browser.get("/admin/customer/list?search=Capped Count")
 
     assert capped.status_code == exact.status_code == 200

@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit_log.service import LIST_SPEC as AUDIT_SPEC
-from app.cursors import CursorCodec
 from app.customers.service import LIST_SPEC as CUSTOMER_SPEC
+from app.lists.cursors import CursorCodec
 from app.models import AuditEvent
 from app.orders.service import LIST_SPEC as ORDER_SPEC
 from app.products.service import LIST_SPEC as PRODUCT_SPEC

@@ -24,7 +24,7 @@ from app.admin import MODEL_VIEWS
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
-from app.cursors import CursorCodec
+from app.lists.cursors import CursorCodec
 from app.models import ApiToken, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.roles.service import create_role
 from app.settings import Settings

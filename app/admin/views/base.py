@@ -30,7 +30,8 @@ from app.auth.principal import Principal
 from app.db import Database, transaction
 from app.db_errors import failure_kind
 from app.errors import AppError
-from app.listing import ListQuery, ListSpec, filtered
+from app.lists.grammar import ListQuery, ListSpec
+from app.lists.statements import filtered
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth.principal import Principal
 from app.customers import service as customers
 from app.customers.schemas import CustomerUpdate
-from app.listing import ListQuery, filtered
+from app.lists.grammar import ListQuery
+from app.lists.statements import filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
 from app.orders.schemas import OrderUpdate

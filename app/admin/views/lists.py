@@ -16,14 +16,14 @@ from starlette.requests import Request
 
 from app.admin.ids import parse_id
 from app.admin.notices import add_message
-from app.admin.views.keyset import KeysetPage, Ordering, count_rows, keyset_page, navigation
-from app.cursors import CursorCodec
+from app.admin.views.keyset import KeysetPage, keyset_page, navigation
 from app.errors import AppError
+from app.lists.columns import MAX_FILTER_LENGTH
+from app.lists.counts import approximate_count, capped_count
+from app.lists.cursors import CursorCodec
+from app.lists.grammar import MAX_SEARCH_LENGTH
+from app.lists.keyset import Ordering
 from app.text_rules import control_character_problem
-
-# What the API allows for `q` (app/listing.py), and for one filter value.
-MAX_SEARCH_LENGTH = 200
-MAX_FILTER_LENGTH = 320
 
 
 class ListRefused(Exception):
@@ -57,13 +57,12 @@ def ordering_of(view: Any, request: Request) -> Ordering:
         name, descending = (
             (view._get_prop_name(default[0][0]), default[0][1]) if default else ("id", False)
         )
-    by_id = name == "id"
+    columns = inspect(view.model).columns
     return Ordering(
-        column=None if by_id else getattr(view.model, name),
-        id_column=view.model.id,
-        descending=descending,
         name=name,
-        table_column=None if by_id else inspect(view.model).columns[name],
+        descending=descending,
+        sort_column=None if name == "id" else columns[name],
+        id_column=columns["id"],
     )
 
 
@@ -129,9 +128,10 @@ class KeysetListMixin:
                 rows, more, reverse = await keyset_page(
                     session, statement, ordering, page_size, params, codec
                 )
-            count, approximate = await count_rows(
-                session, view.model, statement if filtered else None
-            )
+            if filtered:
+                count, approximate = await capped_count(session, statement, view.model.id)
+            else:
+                count, approximate = await approximate_count(session, view.model)
         links = navigation(rows, more, reverse, params, ordering, request.url, codec)
         return KeysetPage(
             rows=rows,

@@ -19,7 +19,8 @@ from app.auth.principal import Principal
 from app.csv_cells import escape_cell
 from app.db import Database
 from app.errors import BadRequest, ValidationFailed
-from app.listing import ListQuery, list_statement, parse_list_query
+from app.lists.grammar import ListQuery, parse_list_query
+from app.lists.statements import list_statement
 from app.models import Product
 from app.products import importer
 from app.products.service import LIST_SPEC

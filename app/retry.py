@@ -163,8 +163,9 @@ class _RecordedBody:
 
 
 # What a re-run keeps from the attempt before it: the caller, authenticated once (a re-run
-# must not count against the rate limit or the login throttle again).
-CARRIED_STATE_KEYS = ("principal",)
+# must not count against the rate limit or the login throttle again), with what that one
+# authentication left for the outer layers (the RateLimit-* headers, the access log's user).
+CARRIED_STATE_KEYS = ("principal", "ratelimit_headers", "user_id")
 
 
 class _Run:

@@ -14,6 +14,7 @@ from app.auth.repository import Identity
 from app.auth.tokens import digest, mint_personal_token
 from app.db_reads import Reader
 from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.lists.grammar import ListSpec
 from app.models import ApiToken, User
 from app.models.base import utcnow
 from app.permissions import PERMISSIONS, can, permissions_of
@@ -21,6 +22,13 @@ from app.permissions import PERMISSIONS, can, permissions_of
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 MAX_EXPIRES_DAYS = 3650
 MAX_ACTIVE_TOKENS = 50
+LIST_SPEC = ListSpec(
+    model=ApiToken,
+    sortable=("id", "name", "created_at", "last_used_at", "expires_at"),
+    default_sort="-created_at",
+    searchable=("name",),
+    ranges=("id", "created_at", "expires_at"),
+)
 
 
 def validate_scopes(scopes: Sequence[str]) -> list[str]:
@@ -109,10 +117,11 @@ async def create_token(
     return token, minted.plaintext
 
 
-async def list_own_tokens(session: AsyncSession, principal: Principal) -> list[ApiToken]:
-    """The caller's tokens; a scoped token may not list its siblings (SPEC §14)."""
+def own_tokens_scope(principal: Principal) -> dict[str, int]:
+    """The rows of LIST_SPEC the caller may list: their own tokens; a scoped token may not
+    list its siblings (SPEC §14)."""
     ceilings.ensure_full_credential(principal, "list tokens")
-    return await repository.list_api_tokens(session, principal.user_id or 0)
+    return {"user_id": principal.user_id or 0}
 
 
 async def revoke_token(session: AsyncSession, principal: Principal, token_id: int) -> ApiToken:

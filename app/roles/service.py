@@ -4,19 +4,48 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, String, column, func, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth import ceilings
 from app.auth.principal import Principal
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.lists.grammar import ListSpec
 from app.models import Role, user_roles
 from app.permissions import PERMISSIONS
 
 ROLE_FIELDS = ["name", "description", "permissions", "is_builtin"]
 # The built-in role that always holds every permission (SPEC §14).
 ALL_PERMISSIONS_ROLE = "admin"
+
+LIST_SPEC = ListSpec(
+    model=Role,
+    sortable=("id", "name", "created_at", "updated_at"),
+    default_sort="name",
+    searchable=("name", "description"),
+    exact=("name", "is_builtin"),
+    ranges=("id", "created_at", "updated_at"),
+)
+# The permission registry as a VALUES list: it pages, sorts and searches like any table
+# (one implementation of the list rules), and `id` is a name's place in the registry.
+PERMISSION_ROWS = (
+    values(
+        column("id", Integer),
+        column("name", String),
+        column("description", String),
+        name="permissions",
+        literal_binds=True,
+    )
+    .data([(i, name, text) for i, (name, text) in enumerate(PERMISSIONS.items(), 1)])
+    .cte("permissions")
+)
+PERMISSION_SPEC = ListSpec(
+    model=PERMISSION_ROWS,
+    sortable=("name",),
+    default_sort="name",
+    searchable=("name", "description"),
+)
 
 
 def _checked_permissions(permissions: Sequence[str]) -> list[str]:
@@ -53,10 +82,6 @@ async def get_role(session: AsyncSession, role_id: int) -> Role:
     if role is None:
         raise NotFound("No such role.")
     return role
-
-
-async def list_roles(session: AsyncSession) -> list[Role]:
-    return list((await session.execute(select(Role).order_by(Role.name))).scalars())
 
 
 async def create_role(

@@ -15,10 +15,20 @@ from app.auth.login import LoginThrottle
 from app.auth.passwords import WeakPassword, check_password_rules, hash_password
 from app.auth.principal import Principal
 from app.errors import Conflict, ValidationFailed
+from app.lists.grammar import ListSpec
 from app.models import Role, User
 from app.models.base import utcnow
 from app.permissions import permissions_of
 from app.users import repository
+
+LIST_SPEC = ListSpec(
+    model=User,
+    sortable=("id", "email", "full_name", "last_login_at", "created_at"),
+    default_sort="email",
+    searchable=("email", "full_name"),
+    exact=("email", "is_active"),
+    ranges=("id", "created_at", "last_login_at"),
+)
 
 
 def normalize_email(raw: str, *, field: str = "email") -> str:

@@ -21,10 +21,19 @@ from app.webhooks.urls import check_url
 
 FIELDS = ["url", "description", "events", "is_active"]
 SUBSCRIBABLE = tuple(e for e in EVENT_TYPES if e != "ping")
+ENDPOINT_SPEC = ListSpec(
+    model=WebhookEndpoint,
+    sortable=("id", "url", "created_at", "updated_at"),
+    default_sort="id",
+    searchable=("url", "description"),
+    exact=("is_active",),
+    ranges=("id", "created_at", "updated_at"),
+)
 DELIVERY_SPEC = ListSpec(
     model=WebhookDelivery,
     sortable=("id", "created_at", "next_attempt_at"),
     default_sort="-id",
+    searchable=("last_error",),
     exact=("status", "endpoint_id", "event_id"),
     ranges=("id", "created_at"),
 )

@@ -406,8 +406,8 @@ async def test_a_created_token_is_shown_once_with_201_and_location(
     assert created["token_prefix"] == plaintext[3:11]
     listed = await client.get("/api/v1/me/tokens", headers=headers)
     assert listed.status_code == 200
-    assert [row["id"] for row in listed.json()] == [created["id"]]
-    assert "token" not in listed.json()[0]
+    assert [row["id"] for row in listed.json()["items"]] == [created["id"]]
+    assert "token" not in listed.json()["items"][0]
     assert plaintext not in listed.text and plaintext[3:] not in listed.text
 
 
@@ -508,7 +508,7 @@ async def test_a_revoked_token_is_refused_at_once(
     assert response.status_code == 204
     assert_unauthenticated(await me(client, token))
     assert len(await audit_events(session, "token.revoked")) == 1
-    listed = (await client.get("/api/v1/me/tokens", headers=headers)).json()
+    listed = (await client.get("/api/v1/me/tokens", headers=headers)).json()["items"]
     assert listed[0]["revoked_at"] is not None
 
 
@@ -556,7 +556,7 @@ async def test_a_user_lists_only_their_own_tokens(
     listed = await client.get("/api/v1/me/tokens", headers=other_headers)
 
     assert listed.status_code == 200
-    assert listed.json() == []
+    assert listed.json() == {"items": [], "next_cursor": None}
 
 
 async def test_a_token_with_an_unknown_scope_is_refused(

@@ -80,7 +80,7 @@ async def test_reading_users_needs_users_read(
 
     assert listed.status_code == one.status_code == (200 if allowed else 403), listed.text
     if allowed:
-        assert user.email in [row["email"] for row in listed.json()]
+        assert user.email in [row["email"] for row in listed.json()["items"]]
 
 
 @pytest.mark.parametrize(
@@ -561,7 +561,9 @@ async def test_the_permissions_endpoint_lists_the_registry(
     response = await client.get("/api/v1/permissions", headers=headers)
 
     assert response.status_code == 200
-    assert {row["name"]: row["description"] for row in response.json()} == PERMISSIONS
+    page = response.json()
+    assert {row["name"]: row["description"] for row in page["items"]} == PERMISSIONS
+    assert page["next_cursor"] is None
 
 
 @pytest.mark.parametrize(("role", "allowed"), [("manager", True), ("viewer", False)])

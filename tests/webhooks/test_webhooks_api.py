@@ -60,7 +60,7 @@ async def test_the_secret_is_shown_only_in_the_create_response(
         assert response.status_code == 200, response.text
         assert secret not in response.text
         assert "secret" not in response.text
-    assert [e["id"] for e in reads[0].json()] == [endpoint_id]
+    assert [e["id"] for e in reads[0].json()["items"]] == [endpoint_id]
 
 
 async def test_endpoint_changes_are_audited_with_the_secret_redacted(

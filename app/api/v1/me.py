@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response, status
 
-from app.api.deps import PrincipalDep, RateLimiterDep, RowId, SessionDep, SettingsDep
+from app.api.deps import PrincipalDep, RateLimiterDep, ReaderDep, RowId, SessionDep, SettingsDep
 from app.api.idempotency import mark_secret
+from app.api.pages import Page, list_openapi, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth import api_tokens, repository
 from app.auth.login import LoginThrottle
@@ -41,11 +42,17 @@ async def read_me(session: SessionDep, principal: PrincipalDep) -> MeRead:
     )
 
 
-@router.get("/tokens", response_model=list[ApiTokenRead], responses=problems(403))
-async def list_my_tokens(session: SessionDep, principal: PrincipalDep) -> list[ApiTokenRead]:
+@router.get(
+    "/tokens",
+    response_model=Page[ApiTokenRead],
+    responses=problems(400, 403, 422),
+    description=f"Newest first by default. {api_tokens.LIST_SPEC.describe()}.",
+    openapi_extra=list_openapi(api_tokens.LIST_SPEC),
+)
+async def list_my_tokens(request: Request, rows: ReaderDep, principal: PrincipalDep) -> Response:
     """The caller's personal API tokens (never the tokens themselves)."""
-    tokens = await api_tokens.list_own_tokens(session, principal)
-    return [ApiTokenRead.model_validate(token) for token in tokens]
+    scope = api_tokens.own_tokens_scope(principal)
+    return await rows_page_response(request, rows, api_tokens.LIST_SPEC, ApiTokenRead, scope)
 
 
 @router.post(

@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.api.conditional import check_if_match, etag_for, is_not_modified, set_etag
-from app.api.deps import RowId, SessionDep, require
+from app.api.deps import ReaderDep, RowId, SessionDep, require
+from app.api.pages import Page, list_openapi, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
-from app.permissions import PERMISSIONS
 from app.roles import service
 from app.users.schemas import PermissionRead, RoleCreate, RoleRead, RoleUpdate
 
@@ -19,16 +19,28 @@ CanRead = Annotated[Principal, Depends(require("users:read"))]
 CanManage = Annotated[Principal, Depends(require("roles:manage"))]
 
 
-@router.get("/permissions", response_model=list[PermissionRead], responses=problems(403))
-async def list_permissions(_: CanRead) -> list[PermissionRead]:
-    """Every permission the policy knows, with what it allows."""
-    return [PermissionRead(name=name, description=text) for name, text in PERMISSIONS.items()]
+@router.get(
+    "/permissions",
+    response_model=Page[PermissionRead],
+    responses=problems(400, 403, 422),
+    description=f"{service.PERMISSION_SPEC.describe()}.",
+    openapi_extra=list_openapi(service.PERMISSION_SPEC),
+)
+async def list_permissions(request: Request, rows: ReaderDep, _: CanRead) -> Response:
+    """The permissions the policy knows, with what each allows."""
+    return await rows_page_response(request, rows, service.PERMISSION_SPEC, PermissionRead)
 
 
-@router.get("/roles", response_model=list[RoleRead], responses=problems(403))
-async def list_roles(session: SessionDep, _: CanRead) -> list[RoleRead]:
-    """Every role, by name."""
-    return [RoleRead.model_validate(role) for role in await service.list_roles(session)]
+@router.get(
+    "/roles",
+    response_model=Page[RoleRead],
+    responses=problems(400, 403, 422),
+    description=f"By name by default. {service.LIST_SPEC.describe()}.",
+    openapi_extra=list_openapi(service.LIST_SPEC),
+)
+async def list_roles(request: Request, rows: ReaderDep, _: CanRead) -> Response:
+    """Roles with their permissions."""
+    return await rows_page_response(request, rows, service.LIST_SPEC, RoleRead)
 
 
 @router.get("/roles/{role_id}", response_model=RoleRead, responses=problems(304, 403, 404))

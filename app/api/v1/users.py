@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from app.api.conditional import check_if_match, is_not_modified, set_etag
 from app.api.deps import RowId, SessionDep, require
+from app.api.pages import Page, list_openapi, page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth import repository as auth_repository
 from app.auth.principal import Principal
@@ -17,6 +18,8 @@ from app.models import User
 from app.users import service
 from app.users.schemas import UserCreate, UserRead, UserUpdate
 
+# Roles come in one more statement for the whole page (the relationship loads "selectin").
+_USERS = select(User)
 router = APIRouter(prefix="/users", tags=["users"], route_class=ProblemRoute)
 CanRead = Annotated[Principal, Depends(require("users:read"))]
 CanManage = Annotated[Principal, Depends(require("users:manage"))]
@@ -29,11 +32,16 @@ async def _user(session: SessionDep, user_id: int) -> User:
     return user
 
 
-@router.get("", response_model=list[UserRead], responses=problems(403))
-async def list_users(session: SessionDep, _: CanRead) -> list[UserRead]:
-    """Every staff user, by email (staff lists are small; no pagination needed)."""
-    users = (await session.execute(select(User).order_by(User.email))).scalars().all()
-    return [UserRead.model_validate(user) for user in users]
+@router.get(
+    "",
+    response_model=Page[UserRead],
+    responses=problems(400, 403, 422),
+    description=f"By email by default. {service.LIST_SPEC.describe()}.",
+    openapi_extra=list_openapi(service.LIST_SPEC),
+)
+async def list_users(request: Request, session: SessionDep, _: CanRead) -> Response:
+    """Staff users, with their roles."""
+    return await page_response(request, session, service.LIST_SPEC, UserRead, _USERS)
 
 
 @router.get("/{user_id}", response_model=UserRead, responses=problems(304, 403, 404))

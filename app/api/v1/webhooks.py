@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy import select
+from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.conditional import check_if_match
-from app.api.deps import RowId, SessionDep, SettingsDep, require
+from app.api.deps import ReaderDep, RowId, SessionDep, SettingsDep, require
 from app.api.idempotency import mark_secret
-from app.api.pages import Page, page_response, patch_values, row_response
+from app.api.pages import Page, list_openapi, patch_values, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
-from app.models import WebhookDelivery, WebhookEndpoint
+from app.db_reads import SqlaReader
+from app.models import WebhookEndpoint
 from app.webhooks import service
 from app.webhooks.schemas import (
     WebhookDeliveryRead,
@@ -27,11 +27,16 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=ProblemRou
 Manager = Annotated[Principal, Depends(require("webhooks:manage"))]
 
 
-@router.get("", response_model=list[WebhookEndpointRead], responses=problems(403))
-async def list_endpoints(session: SessionDep, _: Manager) -> list[WebhookEndpointRead]:
-    """Every registered endpoint (never their secrets)."""
-    rows = (await session.execute(select(WebhookEndpoint).order_by(WebhookEndpoint.id))).scalars()
-    return [WebhookEndpointRead.model_validate(row) for row in rows]
+@router.get(
+    "",
+    response_model=Page[WebhookEndpointRead],
+    responses=problems(400, 403, 422),
+    description=f"{service.ENDPOINT_SPEC.describe()}.",
+    openapi_extra=list_openapi(service.ENDPOINT_SPEC),
+)
+async def list_endpoints(request: Request, rows: ReaderDep, _: Manager) -> Response:
+    """Registered endpoints with their failure state (never their secrets)."""
+    return await rows_page_response(request, rows, service.ENDPOINT_SPEC, WebhookEndpointRead)
 
 
 @router.post(
@@ -149,20 +154,24 @@ async def rotate_endpoint_secret(
     "/{endpoint_id}/deliveries",
     response_model=Page[WebhookDeliveryRead],
     responses=problems(400, 403, 404, 422),
+    description=(
+        "Newest first by default; `status` is pending, succeeded or failed. "
+        f"{service.DELIVERY_SPEC.describe()}."
+    ),
+    openapi_extra=list_openapi(service.DELIVERY_SPEC),
 )
 async def list_deliveries(
-    endpoint_id: RowId,
-    request: Request,
-    session: SessionDep,
-    _: Manager,
-    limit: Annotated[str | None, Query(description="1 to 200, default 50")] = None,
-    cursor: Annotated[str | None, Query(description="next_cursor of the last page")] = None,
-    status: Annotated[str | None, Query(description="pending, succeeded or failed")] = None,
+    endpoint_id: RowId, request: Request, session: SessionDep, _: Manager
 ) -> Response:
-    """This endpoint's deliveries, newest first, with every attempt."""
+    """This endpoint's deliveries, with every attempt."""
     await service.get_endpoint(session, endpoint_id)
-    base = select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id)
-    return await page_response(request, session, service.DELIVERY_SPEC, WebhookDeliveryRead, base)
+    return await rows_page_response(
+        request,
+        SqlaReader(session),
+        service.DELIVERY_SPEC,
+        WebhookDeliveryRead,
+        within={"endpoint_id": endpoint_id},
+    )
 
 
 @router.post(

@@ -1,9 +1,14 @@
-"""Which characters a text field may hold (SPEC §14): one definition for the API, admin and CSV.
+"""What a text field may hold (SPEC §14): one definition for the API, admin and CSV.
 
-C0 control characters (U+0000–U+001F) and DEL (U+007F) are refused everywhere, except tab,
-line feed and carriage return in multi-line fields (descriptions, notes). PostgreSQL cannot
-store NUL in text at all, and the others only ever arrive by accident or as an attack on
-whatever later displays, logs or exports the value.
+Which characters: C0 control characters (U+0000–U+001F) and DEL (U+007F) are refused
+everywhere, except tab, line feed and carriage return in multi-line fields (descriptions,
+notes). PostgreSQL cannot store NUL in text at all, and the others only ever arrive by
+accident or as an attack on whatever later displays, logs or exports the value.
+
+How long: a name holds 1 to NAME_LENGTH characters, a description or a note at most
+LONG_TEXT_LENGTH. Text over a limit is refused, never cut; text is stored as it was typed
+(spaces included: export → import gives it back exactly). And what an email address is
+(`Email`, normalised as email-validator does).
 """
 
 from __future__ import annotations
@@ -11,12 +16,17 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator
+from pydantic import AfterValidator, Field, StringConstraints
+from pydantic.networks import validate_email
 from pydantic_core import PydanticCustomError
 
 _SINGLE_LINE_FORBIDDEN = re.compile("[\x00-\x1f\x7f]")
 _MULTI_LINE_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 ERROR_TYPE = "control_character"
+NAME_LENGTH = 200
+LONG_TEXT_LENGTH = 10_000
+# RFC 5321's 64 + 1 + 255; email-validator refuses longer addresses anyway.
+EMAIL_LENGTH = 320
 
 
 def control_character_problem(value: str, *, multiline: bool = False) -> str | None:
@@ -40,7 +50,29 @@ def _checker(multiline: bool) -> AfterValidator:
     return AfterValidator(check)
 
 
+ONE_LINE_RULE = _checker(multiline=False)
+MULTI_LINE_RULE = _checker(multiline=True)
 # A name, code, email, phone number…: one line, no control characters at all.
-SingleLine = Annotated[str, _checker(multiline=False)]
+SingleLine = Annotated[str, ONE_LINE_RULE]
 # Descriptions and notes: tab, line feed and carriage return are text here.
-MultiLine = Annotated[str, _checker(multiline=True)]
+MultiLine = Annotated[str, MULTI_LINE_RULE]
+
+# The domain commands' text fields. The length comes first (a megabyte is refused by
+# its length before it is scanned), then the characters.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=NAME_LENGTH), ONE_LINE_RULE]
+LongText = Annotated[str, StringConstraints(max_length=LONG_TEXT_LENGTH), MULTI_LINE_RULE]
+
+
+def _email_address(value: str) -> str:
+    # pydantic's EmailStr rule (email-validator: the domain lower-cased, special-use
+    # domains such as .test refused), as a step that runs after the checks above.
+    return validate_email(value)[1]
+
+
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=EMAIL_LENGTH),
+    ONE_LINE_RULE,
+    AfterValidator(_email_address),
+    Field(json_schema_extra={"format": "email"}),
+]

@@ -1,29 +1,64 @@
 """A router factory for the plain resources (customers, products): one copy of the CRUD rules.
 
+The handlers only translate: the body is the domain's command (its schema is the command
+class), If-Match is the version the service checks; every rule is the service's.
+
 No `from __future__ import annotations` here: FastAPI must see the real schema classes in
 the endpoint signatures built inside the factory.
 """
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.conditional import check_if_match
+from app.api.conditional import expected_version
 from app.api.deps import ReaderDep, RowId, SessionDep, require
 from app.api.lean import lean
-from app.api.pages import Page, list_openapi, patch_values, row_response, rows_page_response
+from app.api.pages import Page, list_openapi, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.lists.grammar import ListSpec
 
 
+class UpdateRow(Protocol):
+    """A service's update: the row's id, the command, the version the caller expects."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        row_id: int,
+        command: Any,
+        /,
+        *,
+        expected_version: int | None,
+    ) -> Any: ...
+
+
+class DeleteRow(Protocol):
+    """A service's delete: the row's id and the version the caller expects."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        row_id: int,
+        /,
+        *,
+        expected_version: int | None,
+    ) -> None: ...
+
+
 @dataclass(frozen=True)
 class Resource:
-    """A resource's name, schemas and service functions."""
+    """A resource's name, schemas and service functions.
+
+    `create` and `update` are the bodies: the service's create and update commands (or
+    subclasses of them that add OpenAPI examples)."""
 
     name: str  # plural, as in the URL and the permission: "customers"
     singular: str
@@ -32,9 +67,9 @@ class Resource:
     create: type[BaseModel]
     update: type[BaseModel]
     get: Callable[[AsyncSession, int], Awaitable[Any]]
-    create_fn: Callable[[AsyncSession, Principal, dict[str, Any]], Awaitable[Any]]
-    update_fn: Callable[[AsyncSession, Principal, Any, dict[str, Any]], Awaitable[Any]]
-    delete_fn: Callable[[AsyncSession, Principal, Any], Awaitable[None]]
+    create_fn: Callable[[AsyncSession, Principal, Any], Awaitable[Any]]
+    update_fn: UpdateRow
+    delete_fn: DeleteRow
     unique_field: str
 
 
@@ -91,7 +126,7 @@ def crud_router(res: Resource) -> APIRouter:
         session: SessionDep,
         principal: creator,
     ) -> Response:
-        row = await res.create_fn(session, principal, body.model_dump())  # type: ignore[attr-defined]
+        row = await res.create_fn(session, principal, body)
         return row_response(
             request, row, read_schema, status_code=201, location=f"/api/v1/{res.name}/{row.id}"
         )
@@ -110,9 +145,9 @@ def crud_router(res: Resource) -> APIRouter:
         session: SessionDep,
         principal: updater,
     ) -> Response:
-        row = await res.get(session, row_id)
-        check_if_match(request, row.version)
-        row = await res.update_fn(session, principal, row, patch_values(body))
+        row = await res.update_fn(
+            session, principal, row_id, body, expected_version=expected_version(request)
+        )
         return row_response(request, row, read_schema)
 
     @router.delete(
@@ -128,9 +163,7 @@ def crud_router(res: Resource) -> APIRouter:
         session: SessionDep,
         principal: deleter,
     ) -> Response:
-        row = await res.get(session, row_id)
-        check_if_match(request, row.version)
-        await res.delete_fn(session, principal, row)
+        await res.delete_fn(session, principal, row_id, expected_version=expected_version(request))
         return Response(status_code=204)
 
     return router

@@ -1,13 +1,13 @@
-"""API shapes for customers."""
+"""API shapes for customers: the write commands as bodies, and the customer as read."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict
 
-from app.text_rules import MultiLine, SingleLine
+from app.customers.commands import CreateCustomer, UpdateCustomer
 
 _EXAMPLE: dict[str, Any] = {
     "name": "Ada Lovelace",
@@ -18,28 +18,16 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class CustomerCreate(BaseModel):
-    name: SingleLine = Field(min_length=1, max_length=200)
-    email: EmailStr = Field(max_length=320)
-    phone: SingleLine = Field(default="", max_length=50)
-    company: SingleLine = Field(default="", max_length=200)
-    notes: MultiLine = Field(default="", max_length=10_000)
-    is_active: bool = True
+class CustomerCreate(CreateCustomer):
+    """The POST body: the CreateCustomer command itself, with its OpenAPI example."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
 
-class CustomerUpdate(BaseModel):
-    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
-    email: EmailStr | None = Field(default=None, max_length=320)
-    phone: SingleLine | None = Field(default=None, max_length=50)
-    company: SingleLine | None = Field(default=None, max_length=200)
-    notes: MultiLine | None = Field(default=None, max_length=10_000)
-    is_active: bool | None = None
+class CustomerUpdate(UpdateCustomer):
+    """The PATCH body: the UpdateCustomer command itself, with its OpenAPI example."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"phone": "+44 20 7946 0001"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"phone": "+44 20 7946 0001"}]})
 
 
 class CustomerRead(BaseModel):

@@ -1,14 +1,21 @@
-"""Customer rules: unique email (any case), no deletion while orders reference them."""
+"""Customer rules: unique email (any case), no deletion while orders reference them.
+
+One function per write, each taking its command (app/customers/commands.py: the fields
+already normalised and checked by the domain's rules), the principal and, for a
+customer that exists, the version the caller expects (None: the caller names none).
+Each checks the permission with the row and the version, applies the rule, and writes
+the audit row and the outbox event.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
+from app.commands import authorize, check_version, flush_versioned
+from app.customers.commands import CreateCustomer, UpdateCustomer
 from app.errors import Conflict, NotFound
 from app.lists.grammar import ListSpec
 from app.models import Customer, Order
@@ -42,11 +49,12 @@ async def _ensure_email_free(session: AsyncSession, email: str, exclude_id: int 
 
 
 async def create_customer(
-    session: AsyncSession, principal: Principal, values: dict[str, Any]
+    session: AsyncSession, principal: Principal, command: CreateCustomer
 ) -> Customer:
     """Create a customer (audited; emits customer.created)."""
-    await _ensure_email_free(session, values["email"], None)
-    customer = Customer(**values)
+    authorize(principal, "customers:create")
+    await _ensure_email_free(session, command.email, None)
+    customer = Customer(**command.model_dump())
     session.add(customer)
     await flush_or_conflict(session, UNIQUE)
     audit.record(
@@ -62,14 +70,23 @@ async def create_customer(
 
 
 async def update_customer(
-    session: AsyncSession, principal: Principal, customer: Customer, values: dict[str, Any]
+    session: AsyncSession,
+    principal: Principal,
+    customer_id: int,
+    command: UpdateCustomer,
+    *,
+    expected_version: int | None,
 ) -> Customer:
     """Apply the given fields (audited with the diff)."""
+    customer = await get_customer(session, customer_id)
+    authorize(principal, "customers:update", customer)
+    check_version(customer, expected_version)
+    values = command.changes()
     if "email" in values and values["email"].lower() != customer.email.lower():
         await _ensure_email_free(session, values["email"], customer.id)
     changes = audit.apply_changes(customer, values)
     if changes:
-        await flush_or_conflict(session, UNIQUE)
+        await flush_versioned(session, UNIQUE)
         audit.record(
             session,
             principal,
@@ -81,8 +98,13 @@ async def update_customer(
     return customer
 
 
-async def delete_customer(session: AsyncSession, principal: Principal, customer: Customer) -> None:
+async def delete_customer(
+    session: AsyncSession, principal: Principal, customer_id: int, *, expected_version: int | None
+) -> None:
     """Delete a customer no order references (409 naming how many do; deactivate instead)."""
+    customer = await get_customer(session, customer_id)
+    authorize(principal, "customers:delete", customer)
+    check_version(customer, expected_version)
     referencing = (
         await session.execute(
             select(func.count()).select_from(Order).where(Order.customer_id == customer.id)
@@ -95,7 +117,7 @@ async def delete_customer(session: AsyncSession, principal: Principal, customer:
         )
     before = audit.snapshot(customer, FIELDS)
     await session.delete(customer)
-    await session.flush()
+    await flush_versioned(session, UNIQUE)
     audit.record(
         session,
         principal,

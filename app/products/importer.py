@@ -1,7 +1,11 @@
 """Product CSV import (SPEC §7): validate every line first, then upsert all rows by SKU or none.
 
-Every refusal is a line error found before anything is written, so a dry run and a real
-import refuse the same lines (SPEC §14); cells the export escaped (`'=x`) come back as they were.
+Each line is translated into the CreateProduct command (app/products/commands.py) and
+nothing else: its refusals are the command's, by line and field, so a line is refused or
+stored exactly as the same values would be through the API or the admin (a SKU trimmed
+and upper-cased, an over-long description refused, never cut). Every refusal is a line
+error found before anything is written, so a dry run and a real import refuse the same
+lines (SPEC §14); cells the export escaped (`'=x`) come back as they were.
 
 PostgreSQL takes the rows through COPY into a temporary table and one INSERT … ON CONFLICT;
 SQLite gets batched upserts. Either way the import is one transaction with one audit row.
@@ -16,19 +20,21 @@ import io
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, NamedTuple
 
+from pydantic import ValidationError
 from sqlalchemy import select, text
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
+from app.commands import authorize, field_errors
 from app.csv_cells import escaped_content
 from app.models import Product
 from app.models.base import utcnow
-from app.models.products import SKU_PATTERN
+from app.products.commands import CreateProduct
 from app.text_rules import control_character_problem
 from app.webhooks.outbox import emit
 
@@ -37,12 +43,9 @@ OPTIONAL_COLUMNS = ("description", "stock", "reorder_level", "is_active")
 MAX_ERRORS = 1000
 BATCH = 5000
 AUDITED_SKUS = 1000
-_SKU = re.compile(SKU_PATTERN)
-_TRUE = {"true", "1", "yes", "y"}
 # Bytes that are not UTF-8 survive decoding as lone surrogates (errors="surrogateescape").
 _NOT_UTF8 = re.compile("[\udc80-\udcff]")
 NOT_UTF8_MESSAGE = "not UTF-8 text"
-_FALSE = {"false", "0", "no", "n"}
 
 
 @dataclass
@@ -77,13 +80,6 @@ class ImportReport:
         }
 
 
-def _int(raw: str, name: str) -> int:
-    value = int(raw or "0")
-    if not 0 <= value <= 2_000_000_000:
-        raise ValueError(f"{name} must be between 0 and 2000000000")
-    return value
-
-
 class ImportRow(NamedTuple):
     """One valid line, in COPY's column order (a tuple: 100,000 of them stay compact)."""
 
@@ -100,65 +96,39 @@ COLUMNS = list(ImportRow._fields)
 
 
 def _cell(raw: dict[str, str], name: str) -> str:
-    """A cell's value: an escaped one (`'=x`) exactly as it was exported, any other trimmed."""
+    """A cell's value: an escaped one (`'=x`) exactly as it was exported, any other as it
+    is (a SKU is trimmed by the command's rule, as through any other door; text is not)."""
     value = raw.get(name) or ""
     content = escaped_content(value)
-    return value.strip() if content is None else content
+    return value if content is None else content
 
 
-def _text(raw: dict[str, str], name: str, *, multiline: bool = False) -> str:
-    value = _cell(raw, name)
-    # The fields' own rule (app/text_rules.py), checked here so a dry run refuses what
-    # the database would (PostgreSQL cannot store a NUL) and the apply never meets it.
-    problem = control_character_problem(value, multiline=multiline)
-    if problem is not None:
-        raise _FieldError(name, problem)
-    return value
+def _command_values(raw: dict[str, str]) -> dict[str, str]:
+    """A CSV record as the command's input: each column's cell, an empty optional one
+    left out (so the field takes its default, as a field left out of an API body)."""
+    values: dict[str, str] = {}
+    for name in raw:
+        cell = _cell(raw, name)
+        if cell.strip() or name in REQUIRED_COLUMNS:
+            values[name] = cell
+    return values
 
 
-def _price(raw: dict[str, str]) -> Decimal:
+def _parse_row(raw: dict[str, str]) -> ImportRow | list[tuple[str, str]]:
+    """One CSV record as the row to upsert, or its refusals as (field, message)."""
     try:
-        price = Decimal(_cell(raw, "price"))
-        if not price.is_finite() or price < 0 or price >= Decimal("1e10"):
-            raise _FieldError("price", "must be between 0 and 9999999999.99")
-        if price != price.quantize(Decimal("0.01")):
-            raise _FieldError("price", "must have at most 2 decimal places")
-        return price.quantize(Decimal("0.01"))
-    except (InvalidOperation, ValueError):
-        raise _FieldError("price", "must be a number like 12.50") from None
-
-
-def _parse_row(raw: dict[str, str]) -> ImportRow:
-    """One CSV record as product values; _FieldError(field, message) on the first bad field."""
-    values: dict[str, Any] = {}
-    sku = _cell(raw, "sku")
-    if not _SKU.match(sku):
-        raise _FieldError("sku", "must be 3-32 characters of A-Z, 0-9 and -")
-    values["sku"] = sku
-    name = _text(raw, "name")
-    if not 1 <= len(name) <= 200:
-        raise _FieldError("name", "must be 1-200 characters")
-    values["name"] = name
-    values["price"] = _price(raw)
-    values["description"] = _text(raw, "description", multiline=True)[:10_000]
-    for name_ in ("stock", "reorder_level"):
-        try:
-            values[name_] = _int(_cell(raw, name_), name_)
-        except ValueError as exc:
-            message = str(exc) if "between" in str(exc) else "must be a whole number"
-            raise _FieldError(name_, message) from None
-    active = (_cell(raw, "is_active") or "true").lower()
-    if active not in _TRUE | _FALSE:
-        raise _FieldError("is_active", "must be true or false")
-    values["is_active"] = active in _TRUE
-    return ImportRow(**values)
-
-
-class _FieldError(Exception):
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
-        self.message = message
+        command = CreateProduct.model_validate(_command_values(raw))
+    except ValidationError as exc:
+        return [(str(error["loc"][0]), error["message"]) for error in field_errors(exc)]
+    return ImportRow(
+        command.sku,
+        command.name,
+        command.description,
+        command.price,
+        command.stock,
+        command.reorder_level,
+        command.is_active,
+    )
 
 
 def parse_csv(
@@ -203,16 +173,14 @@ def parse_csv(
             if garbled:
                 errors.append(LineError(line, garbled[0], NOT_UTF8_MESSAGE))
                 continue
-            try:
-                values = _parse_row(raw)
-            except _FieldError as exc:
-                errors.append(LineError(line, exc.field, exc.message))
+            parsed = _parse_row(raw)
+            if isinstance(parsed, list):
+                errors.extend(LineError(line, name, message) for name, message in parsed)
+            elif parsed.sku in seen:
+                errors.append(LineError(line, "sku", f"duplicate of line {seen[parsed.sku]}"))
             else:
-                if values.sku in seen:
-                    errors.append(LineError(line, "sku", f"duplicate of line {seen[values.sku]}"))
-                else:
-                    seen[values.sku] = line
-                    rows.append(values)
+                seen[parsed.sku] = line
+                rows.append(parsed)
             if len(errors) >= MAX_ERRORS:
                 errors.append(LineError(line, "file", f"stopped after {MAX_ERRORS} errors"))
                 break
@@ -326,6 +294,7 @@ async def import_products(
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Validate the whole file; unless it is a dry run or has errors, upsert every row."""
+    authorize(principal, "products:import")
     rows, errors = parse_csv(data, progress)
     report = ImportReport(
         rows=len(rows) + len({e.line for e in errors if e.line > 1}), dry_run=dry_run, errors=errors

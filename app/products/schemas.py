@@ -1,4 +1,4 @@
-"""API shapes for products."""
+"""API shapes for products: the write commands as bodies, and the product as read."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
-from app.models.products import SKU_PATTERN
-from app.text_rules import MultiLine, SingleLine
+from app.products.commands import CreateProduct, UpdateProduct
 
-# Money travels as a decimal string ("12.50"); input may be a string or a number.
+# Money travels as a decimal string ("12.50"). (What a price may be is
+# app/products/commands.py `Price`; this is how one is shown.)
 Money = Annotated[
     Decimal,
     Field(ge=0, max_digits=12, decimal_places=2),
@@ -19,7 +19,6 @@ Money = Annotated[
     AfterValidator(lambda value: value.quantize(Decimal("0.01"))),
     PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
 ]
-Sku = Annotated[str, Field(pattern=SKU_PATTERN, examples=["WID-001"])]
 
 _EXAMPLE: dict[str, Any] = {
     "sku": "WID-001",
@@ -31,30 +30,16 @@ _EXAMPLE: dict[str, Any] = {
 }
 
 
-class ProductCreate(BaseModel):
-    sku: Sku
-    name: SingleLine = Field(min_length=1, max_length=200)
-    description: MultiLine = Field(default="", max_length=10_000)
-    price: Money
-    stock: int = Field(default=0, ge=0, le=2_000_000_000)
-    reorder_level: int = Field(default=0, ge=0, le=2_000_000_000)
-    is_active: bool = True
+class ProductCreate(CreateProduct):
+    """The POST body: the CreateProduct command itself, with its OpenAPI example."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE]})
 
 
-class ProductUpdate(BaseModel):
-    sku: Sku | None = None
-    name: SingleLine | None = Field(default=None, min_length=1, max_length=200)
-    description: MultiLine | None = Field(default=None, max_length=10_000)
-    price: Money | None = None
-    stock: int | None = Field(default=None, ge=0, le=2_000_000_000)
-    reorder_level: int | None = Field(default=None, ge=0, le=2_000_000_000)
-    is_active: bool | None = None
+class ProductUpdate(UpdateProduct):
+    """The PATCH body: the UpdateProduct command itself, with its OpenAPI example."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"price": "13.00", "stock": 90}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"price": "13.00", "stock": 90}]})
 
 
 class ProductRead(BaseModel):

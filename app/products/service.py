@@ -1,17 +1,24 @@
-"""Product rules: unique SKU, stock ≥ 0, low-stock events, no deletion while ordered."""
+"""Product rules: unique SKU, stock ≥ 0, low-stock events, no deletion while ordered.
+
+One function per write, each taking its command (app/products/commands.py: the fields
+already trimmed, upper-cased and checked by the domain's rules), the principal and, for a
+product that exists, the version the caller expects (None: the caller names none, as an
+API request without If-Match). Each checks the permission with the row and the version,
+applies the rule, and writes the audit row and the outbox event.
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
+from app.commands import authorize, check_version, flush_versioned
 from app.errors import Conflict, NotFound
 from app.lists.grammar import ListSpec
 from app.models import OrderItem, Product
+from app.products.commands import CreateProduct, UpdateProduct
 from app.uniqueness import flush_or_conflict
 from app.webhooks.outbox import emit
 
@@ -62,11 +69,12 @@ async def notice_stock_change(session: AsyncSession, product: Product, old_stock
 
 
 async def create_product(
-    session: AsyncSession, principal: Principal, values: dict[str, Any]
+    session: AsyncSession, principal: Principal, command: CreateProduct
 ) -> Product:
     """Create a product (audited)."""
-    await _ensure_sku_free(session, values["sku"], None)
-    product = Product(**values)
+    authorize(principal, "products:create")
+    await _ensure_sku_free(session, command.sku, None)
+    product = Product(**command.model_dump())
     session.add(product)
     await flush_or_conflict(session, UNIQUE)
     audit.record(
@@ -81,15 +89,24 @@ async def create_product(
 
 
 async def update_product(
-    session: AsyncSession, principal: Principal, product: Product, values: dict[str, Any]
+    session: AsyncSession,
+    principal: Principal,
+    product_id: int,
+    command: UpdateProduct,
+    *,
+    expected_version: int | None,
 ) -> Product:
     """Apply the given fields (audited with the diff; low stock noticed)."""
+    product = await get_product(session, product_id)
+    authorize(principal, "products:update", product)
+    check_version(product, expected_version)
+    values = command.changes()
     if "sku" in values and values["sku"] != product.sku:
         await _ensure_sku_free(session, values["sku"], product.id)
     old_stock = product.stock
     changes = audit.apply_changes(product, values)
     if changes:
-        await flush_or_conflict(session, UNIQUE)
+        await flush_versioned(session, UNIQUE)
         audit.record(
             session,
             principal,
@@ -102,12 +119,18 @@ async def update_product(
     return product
 
 
-async def delete_product(session: AsyncSession, principal: Principal, product: Product) -> None:
+async def delete_product(
+    session: AsyncSession, principal: Principal, product_id: int, *, expected_version: int | None
+) -> None:
     """Delete a product no order references (409 naming how many do; deactivate instead)."""
+    product = await get_product(session, product_id)
+    authorize(principal, "products:delete", product)
+    check_version(product, expected_version)
     # The lock the DELETE would take, taken before counting: an order being created with
     # this product holds KEY SHARE on it until it commits, so the count waits and sees its
     # items (a 409), where the DELETE alone would have failed on the foreign key. Only the
-    # id is read: the row keeps the version the caller's If-Match was checked against.
+    # id is read: the row keeps the version just checked, and the DELETE's own
+    # `WHERE version = …` finds out if another change landed meanwhile (a 412).
     await session.execute(select(Product.id).where(Product.id == product.id).with_for_update())
     referencing = (
         await session.execute(
@@ -123,7 +146,7 @@ async def delete_product(session: AsyncSession, principal: Principal, product: P
         )
     before = audit.snapshot(product, FIELDS)
     await session.delete(product)
-    await session.flush()
+    await flush_versioned(session, UNIQUE)
     audit.record(
         session,
         principal,

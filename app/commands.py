@@ -1,0 +1,88 @@
+"""What every write of a customer or product shares: a door's input built into a command,
+the caller's permission on the row, and the version the caller expects.
+
+A command is a pydantic model of its domain package (app/products/commands.py,
+app/customers/commands.py): building one from a door's raw values runs the domain's one
+rule for each field (and normalises it), so no command exists unchecked. The API's body
+schemas are those commands; the admin and the CSV importer build them with `build` and
+`field_errors`. The service then checks the permission with the row (`authorize`), the
+version (`check_version`, and `flush_versioned` for a change that lands after a newer one).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import PydanticCustomError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
+
+from app.auth.ceilings import OPERATOR_CHANNELS
+from app.auth.principal import Principal
+from app.errors import PermissionDenied, PreconditionFailed, ValidationFailed
+from app.permissions import can
+from app.uniqueness import flush_or_conflict
+
+Command = TypeVar("Command", bound=BaseModel)
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """A command's refusal as `[{loc, message, type}]`, `loc` being the field's path."""
+    return [
+        {"loc": list(error["loc"]), "message": error["msg"], "type": error["type"]}
+        for error in exc.errors(include_url=False)
+    ]
+
+
+def build(kind: type[Command], values: Mapping[str, Any]) -> Command:
+    """The command `kind` from a door's raw values (text from a form is fine: each field's
+    rule reads it); ValidationFailed naming every field that breaks its rule, located as in
+    an API body, with a detail (`field: message; …`) that the admin shows as it is."""
+    try:
+        return kind.model_validate(values)
+    except ValidationError as exc:
+        errors = field_errors(exc)
+        raise ValidationFailed(
+            "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['message']}" for e in errors),
+            errors=[{**error, "loc": ["body", *error["loc"]]} for error in errors],
+        ) from None
+
+
+def refuse_null(value: Any) -> Any:
+    """An edit command's field given as null: a field left out stays, none is emptied."""
+    if value is None:
+        raise PydanticCustomError("null", "may not be null")
+    return value
+
+
+def authorize(principal: Principal, permission: str, row: object | None = None) -> None:
+    """PermissionDenied unless `can(principal, permission, row)`. The CLI and the system
+    itself are the operator, who holds the database anyway (as in app/auth/ceilings.py)."""
+    if principal.channel in OPERATOR_CHANNELS:
+        return
+    if not can(principal, permission, row):
+        raise PermissionDenied(f"This needs the {permission!r} permission.")
+
+
+def check_version(row: Any, expected_version: int | None) -> None:
+    """412 when the caller expects another version than the row's (None: expects none)."""
+    if expected_version is not None and expected_version != row.version:
+        raise PreconditionFailed(
+            f"The row is at version {row.version}; reload it and apply your change again.",
+            current_version=row.version,
+        )
+
+
+async def flush_versioned(session: AsyncSession, unique: Mapping[str, str]) -> None:
+    """Write the change: `UPDATE … WHERE id = … AND version = <the version checked>` (the
+    ORM's version column). No row matched means someone else's change landed between the
+    read and this write: a 412 like any stale version, never the generic 409."""
+    try:
+        await flush_or_conflict(session, unique)
+    except StaleDataError:
+        raise PreconditionFailed(
+            "The row changed while this change was being made; reload it and apply your "
+            "change again."
+        ) from None

@@ -1,4 +1,4 @@
-"""API shapes for orders and their items."""
+"""API shapes for orders and their items: the write commands as bodies, the order as read."""
 
 from __future__ import annotations
 
@@ -7,35 +7,24 @@ from datetime import datetime
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, computed_field
 
 from app.customers.schemas import CustomerBrief
+from app.orders.commands import AddItem, CreateOrder, UpdateItem, UpdateOrder
 from app.products.schemas import Money
-from app.text_rules import MultiLine
-
-# Ids are PostgreSQL `integer`s; a larger one names no row and must not reach the driver.
-MAX_ID = 2**31 - 1
 
 
-class OrderItemCreate(BaseModel):
-    product_id: int = Field(ge=1, le=MAX_ID)
-    quantity: int = Field(ge=1, le=1_000_000)
+class OrderItemCreate(AddItem):
+    """The POST …/items body: the AddItem command itself, with its OpenAPI example."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"product_id": 1, "quantity": 2}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"product_id": 1, "quantity": 2}]})
 
 
-class OrderItemUpdate(BaseModel):
-    quantity: int = Field(ge=1, le=1_000_000)
-
-    model_config = ConfigDict(extra="forbid")
+class OrderItemUpdate(UpdateItem):
+    """The PATCH …/items/{item_id} body: the UpdateItem command itself."""
 
 
-class OrderCreate(BaseModel):
-    customer_id: int = Field(ge=1, le=MAX_ID)
-    notes: MultiLine = Field(default="", max_length=10_000)
-    items: list[OrderItemCreate] = Field(default_factory=list, max_length=500)
+class OrderCreate(CreateOrder):
+    """The POST body: the CreateOrder command itself, with its OpenAPI example."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -48,13 +37,10 @@ class OrderCreate(BaseModel):
     )
 
 
-class OrderUpdate(BaseModel):
-    customer_id: int | None = Field(default=None, ge=1, le=MAX_ID)
-    notes: MultiLine | None = Field(default=None, max_length=10_000)
+class OrderUpdate(UpdateOrder):
+    """The PATCH body: the UpdateOrder command itself, with its OpenAPI example."""
 
-    model_config = ConfigDict(
-        extra="forbid", json_schema_extra={"examples": [{"notes": "Deliver after 2 pm."}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"notes": "Deliver after 2 pm."}]})
 
 
 class OrderItemRead(BaseModel):

@@ -1,4 +1,13 @@
-"""Order rules (SPEC §7): the state machine, stock reserved and returned, items, totals."""
+"""Order rules (SPEC §7): the state machine, stock reserved and returned, items, totals.
+
+One function per write, each taking its command (app/orders/commands.py: every field
+already checked by the domain's rules; a state change is its `Action`), the principal
+and, for an order that exists, its id and the version the caller expects (None: the
+caller names none, as an API request without If-Match). Each loads the order once,
+locked (app/orders/repository.py), checks the permission with the row and the version,
+applies the rule, and writes the audit row and the outbox event; the order it returns is
+that same object, ready to be shown without a second read.
+"""
 
 from __future__ import annotations
 
@@ -14,12 +23,18 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.principal import Principal
+from app.commands import authorize, check_version, flush_versioned
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.lists.grammar import ListSpec
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
 from app.models.base import utcnow
 from app.orders import repository, stock
+from app.orders.commands import MAX_QUANTITY, Action, AddItem, CreateOrder, UpdateItem, UpdateOrder
+from app.orders.repository import Lock
 from app.webhooks.outbox import emit
+
+# Orders have no unique field a caller chooses (the number derives from the id).
+UNIQUE: dict[str, str] = {}
 
 LIST_SPEC = ListSpec(
     model=Order,
@@ -31,13 +46,13 @@ LIST_SPEC = ListSpec(
 )
 
 # Which states each action may start from.
-TRANSITIONS: dict[str, tuple[OrderStatus, ...]] = {
+TRANSITIONS: dict[Action, tuple[OrderStatus, ...]] = {
     "place": (OrderStatus.DRAFT,),
     "pay": (OrderStatus.PLACED,),
     "ship": (OrderStatus.PAID,),
     "cancel": (OrderStatus.DRAFT, OrderStatus.PLACED, OrderStatus.PAID),
 }
-TARGET = {
+TARGET: dict[Action, OrderStatus] = {
     "place": OrderStatus.PLACED,
     "pay": OrderStatus.PAID,
     "ship": OrderStatus.SHIPPED,
@@ -45,7 +60,8 @@ TARGET = {
 }
 # Orders in these states hold stock taken from the products.
 HOLDS_STOCK = (OrderStatus.PLACED, OrderStatus.PAID, OrderStatus.SHIPPED)
-MAX_QUANTITY = 1_000_000
+# Orders in these states may be deleted; the others hold or held stock: cancel them.
+DELETABLE = (OrderStatus.DRAFT, OrderStatus.CANCELLED)
 
 
 class InvalidTransition(Conflict):
@@ -56,11 +72,39 @@ class OrderNotDraft(Conflict):
     """Items can change only while the order is a draft."""
 
 
-async def get_order(session: AsyncSession, order_id: int, *, lock: bool = False) -> Order:
-    order = await repository.get_order(session, order_id, lock=lock)
+async def get_order(session: AsyncSession, order_id: int) -> Order:
+    """One order with its customer and items, to read (no lock)."""
+    order = await repository.load_order(session, order_id, lock=Lock.NONE)
     if order is None:
         raise NotFound("No such order.")
     return order
+
+
+# --- the checks every write makes ---------------------------------------------------------
+
+
+async def _load_for_write(
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    permission: str,
+    expected_version: int | None,
+    lock: Lock = Lock.WRITE,
+) -> Order:
+    """The one locked load of a write: the order (customer, items, products), then the
+    caller's permission on it and the version they expect (412 when it is not the row's)."""
+    order = await repository.load_order(session, order_id, lock=lock)
+    if order is None:
+        raise NotFound("No such order.")
+    authorize(principal, permission, order)
+    check_version(order, expected_version)
+    return order
+
+
+async def _flush(session: AsyncSession) -> None:
+    # The version checked under the lock cannot move before this write on PostgreSQL; if
+    # it did (a load that could not lock), the ORM's version check makes it a 412.
+    await flush_versioned(session, UNIQUE)
 
 
 def _snapshot(order: Order) -> dict[str, Any]:
@@ -79,84 +123,91 @@ def _require_draft(order: Order) -> None:
         )
 
 
-def _check_quantity(quantity: int, loc: list[Any]) -> None:
-    if not 0 < quantity <= MAX_QUANTITY:
-        raise ValidationFailed(
-            "Quantity must be a positive whole number.",
-            errors=[{"loc": loc, "message": f"must be 1 to {MAX_QUANTITY}", "type": "range"}],
-        )
-
-
 async def _active_customer(session: AsyncSession, customer_id: int) -> Customer:
     customer = await session.get(Customer, customer_id)
     if customer is None:
-        raise ValidationFailed(
-            "No such customer.",
-            errors=[
-                {"loc": ["body", "customer_id"], "message": "no such customer", "type": "not_found"}
-            ],
-        )
+        raise _invalid([(["customer_id"], "no such customer", "not_found")])
     if not customer.is_active:
         raise Conflict("The customer is inactive; reactivate it to order.", field="customer_id")
     return customer
 
 
 async def _orderable_products(
-    session: AsyncSession, product_ids: Sequence[int], locs: Sequence[list[Any]]
+    session: AsyncSession, product_ids: Sequence[int], locs: Sequence[list[str | int]]
 ) -> dict[int, Product]:
-    """The products, each existing and active; `locs[i]` is where `product_ids[i]` was sent.
+    """The products, each existing and active; `locs[i]` is where `product_ids[i]` was given.
 
     Locked FOR KEY SHARE in id order: the items' foreign keys would take that lock anyway,
     one product at a time in the caller's order, and waiting for one product while holding
     another is how a deadlock starts (see app/orders/repository.py).
     """
     products = await repository.reference_products(session, product_ids)
-    missing = [pid for pid in sorted(set(product_ids)) if pid not in products]
+    missing = [
+        (loc, f"no such product {pid}", "not_found")
+        for pid, loc in zip(product_ids, locs, strict=True)
+        if pid not in products
+    ]
     if missing:
-        raise ValidationFailed(
-            f"No such product(s): {', '.join(map(str, missing))}.",
-            errors=[
-                {"loc": loc, "message": f"no such product {pid}", "type": "not_found"}
-                for pid, loc in zip(product_ids, locs, strict=True)
-                if pid not in products
-            ],
-        )
+        raise _invalid(missing)
     inactive = [p.sku for p in products.values() if not p.is_active]
     if inactive:
         raise Conflict(f"Inactive product(s) cannot be ordered: {', '.join(inactive)}.")
     return products
 
 
-async def create_order(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    customer_id: int,
-    notes: str = "",
-    items: Sequence[tuple[int, int]] = (),
-) -> Order:
-    """A draft order, optionally with items (prices copied from the products)."""
-    await _active_customer(session, customer_id)
-    for index, (_, quantity) in enumerate(items):
-        _check_quantity(quantity, ["body", "items", index, "quantity"])
+def _invalid(errors: Sequence[tuple[list[str | int], str, str]]) -> ValidationFailed:
+    """A 422 found by looking at rows, shaped as a command's (app/commands.py `build`):
+    each field's path under `body`, and a detail naming each, which the admin shows."""
+    return ValidationFailed(
+        "; ".join(f"{'.'.join(map(str, loc))}: {message}" for loc, message, _ in errors),
+        errors=[
+            {"loc": ["body", *loc], "message": message, "type": kind}
+            for loc, message, kind in errors
+        ],
+    )
+
+
+def _line_too_big(loc: list[str | int], quantity: int) -> ValidationFailed:
+    message = f"the product's line would hold {quantity}; a line holds at most {MAX_QUANTITY}"
+    return _invalid([(loc, message, "range")])
+
+
+def _item_changes(
+    sku: str, old: int | None, new: int | None, order: Order, old_total: Decimal
+) -> dict[str, list[Any]]:
+    """An item edit's audit changes: the line's quantity (None: no line) and the total."""
+    return {f"items.{sku}.quantity": [old, new], "total": [old_total, order.total]}
+
+
+# --- the writes ---------------------------------------------------------------------------
+
+
+async def create_order(session: AsyncSession, principal: Principal, command: CreateOrder) -> Order:
+    """A draft order, optionally with items (prices copied from the products; lines for
+    the same product merged)."""
+    authorize(principal, "orders:create")
+    customer = await _active_customer(session, command.customer_id)
+    merged: Counter[int] = Counter()
+    for index, item in enumerate(command.items):
+        merged[item.product_id] += item.quantity
+        if merged[item.product_id] > MAX_QUANTITY:
+            raise _line_too_big(["items", index, "quantity"], merged[item.product_id])
     products = await _orderable_products(
         session,
-        [pid for pid, _ in items],
-        [["body", "items", index, "product_id"] for index in range(len(items))],
+        [item.product_id for item in command.items],
+        [["items", index, "product_id"] for index in range(len(command.items))],
     )
-    # The number derives from the id, so it is unique without a second counter to race on.
     order = Order(
+        # A placeholder: the number derives from the id, so it is unique without a
+        # second counter to race on.
         number=f"SO-{uuid.uuid4().hex[:12]}",
-        customer_id=customer_id,
-        notes=notes,
+        customer=customer,
+        notes=command.notes,
         status=OrderStatus.DRAFT.value,
         created_by_id=principal.user_id,
     )
-    merged: Counter[int] = Counter()
-    for product_id, quantity in items:
-        merged[product_id] += quantity
     order.items = [
-        OrderItem(product_id=pid, quantity=qty, unit_price=products[pid].price)
+        OrderItem(product=products[pid], quantity=qty, unit_price=products[pid].price)
         for pid, qty in merged.items()
     ]
     _recompute_total(order)
@@ -189,19 +240,29 @@ async def create_order(
         resource_id=order.id,
         changes=changes,
     )
-    return await get_order(session, order.id)
+    return order
 
 
 async def update_order(
-    session: AsyncSession, principal: Principal, order: Order, values: dict[str, Any]
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    command: UpdateOrder,
+    *,
+    expected_version: int | None,
 ) -> Order:
     """Edit notes (any time) or the customer (drafts only)."""
-    if "customer_id" in values and values["customer_id"] != order.customer_id:
+    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
+    values = command.changes()
+    customer = None
+    if values.get("customer_id", order.customer_id) != order.customer_id:
         _require_draft(order)
-        await _active_customer(session, values["customer_id"])
+        customer = await _active_customer(session, values["customer_id"])
     changes = audit.apply_changes(order, values)
+    if customer is not None:
+        order.customer = customer  # the answer shows the new customer, not the old
     if changes:
-        await session.flush()
+        await _flush(session)
         audit.record(
             session,
             principal,
@@ -210,43 +271,72 @@ async def update_order(
             resource_id=order.id,
             changes=changes,
         )
-    return await get_order(session, order.id)
+    return order
+
+
+async def delete_order(
+    session: AsyncSession, principal: Principal, order_id: int, *, expected_version: int | None
+) -> None:
+    """Delete a draft or cancelled order (others hold or held stock: cancel them instead)."""
+    order = await _load_for_write(
+        session, principal, order_id, "orders:delete", expected_version, Lock.DELETE
+    )
+    if order.status not in DELETABLE:
+        raise InvalidTransition(
+            f"Order {order.number} is {order.status}; only draft or cancelled orders can be "
+            "deleted.",
+            status=order.status,
+        )
+    before = _snapshot(order)
+    await session.delete(order)
+    await _flush(session)
+    audit.record(
+        session,
+        principal,
+        "order.deleted",
+        resource_type="order",
+        resource_id=order.id,
+        changes=audit.diff(before, None),
+    )
 
 
 async def add_item(
-    session: AsyncSession, principal: Principal, order: Order, product_id: int, quantity: int
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    command: AddItem,
+    *,
+    expected_version: int | None,
 ) -> Order:
     """Add a product to a draft (merging with its existing line); the total follows."""
+    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
     _require_draft(order)
-    _check_quantity(quantity, ["body", "quantity"])
-    product = (await _orderable_products(session, [product_id], [["body", "product_id"]]))[
-        product_id
-    ]
-    line = next((item for item in order.items if item.product_id == product_id), None)
+    products = await _orderable_products(session, [command.product_id], [["product_id"]])
+    product = products[command.product_id]
+    line = next((item for item in order.items if item.product_id == product.id), None)
+    old_quantity = line.quantity if line is not None else None
+    new_quantity = (old_quantity or 0) + command.quantity
+    if new_quantity > MAX_QUANTITY:
+        raise _line_too_big(["quantity"], new_quantity)
     old_total = order.total
     if line is None:
-        line = OrderItem(product_id=product_id, quantity=quantity, unit_price=product.price)
-        order.items.append(line)
-        old_quantity = 0
+        order.items.append(
+            OrderItem(product=product, quantity=new_quantity, unit_price=product.price)
+        )
     else:
-        old_quantity = line.quantity
-        line.quantity += quantity
-        _check_quantity(line.quantity, ["body", "quantity"])
+        line.quantity = new_quantity
     _recompute_total(order)
     order.updated_at = utcnow()  # bumps the order's version: its ETag covers its items
-    await session.flush()
+    await _flush(session)
     audit.record(
         session,
         principal,
         "order.item_added",
         resource_type="order",
         resource_id=order.id,
-        changes={
-            f"items.{product.sku}.quantity": [old_quantity or None, line.quantity],
-            "total": [old_total, order.total],
-        },
+        changes=_item_changes(product.sku, old_quantity, new_quantity, order, old_total),
     )
-    return await get_order(session, order.id)
+    return order
 
 
 def _line(order: Order, item_id: int) -> OrderItem:
@@ -257,57 +347,63 @@ def _line(order: Order, item_id: int) -> OrderItem:
 
 
 async def update_item(
-    session: AsyncSession, principal: Principal, order: Order, item_id: int, quantity: int
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    item_id: int,
+    command: UpdateItem,
+    *,
+    expected_version: int | None,
 ) -> Order:
     """Change a draft line's quantity."""
+    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
     _require_draft(order)
-    _check_quantity(quantity, ["body", "quantity"])
     line = _line(order, item_id)
     old_quantity, old_total = line.quantity, order.total
-    line.quantity = quantity
+    line.quantity = command.quantity
     _recompute_total(order)
     order.updated_at = utcnow()
-    await session.flush()
+    await _flush(session)
     audit.record(
         session,
         principal,
         "order.item_updated",
         resource_type="order",
         resource_id=order.id,
-        changes={
-            f"items.{line.product_id}.quantity": [old_quantity, quantity],
-            "total": [old_total, order.total],
-        },
+        changes=_item_changes(line.product.sku, old_quantity, line.quantity, order, old_total),
     )
-    return await get_order(session, order.id)
+    return order
 
 
 async def remove_item(
-    session: AsyncSession, principal: Principal, order: Order, item_id: int
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    item_id: int,
+    *,
+    expected_version: int | None,
 ) -> Order:
     """Remove a draft line."""
+    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
     _require_draft(order)
     line = _line(order, item_id)
     old_total = order.total
     order.items.remove(line)
     _recompute_total(order)
     order.updated_at = utcnow()
-    await session.flush()
+    await _flush(session)
     audit.record(
         session,
         principal,
         "order.item_removed",
         resource_type="order",
         resource_id=order.id,
-        changes={
-            f"items.{line.product_id}.quantity": [line.quantity, None],
-            "total": [old_total, order.total],
-        },
+        changes=_item_changes(line.product.sku, line.quantity, None, order, old_total),
     )
-    return await get_order(session, order.id)
+    return order
 
 
-def _check_transition(order: Order, action: str) -> None:
+def _check_transition(order: Order, action: Action) -> None:
     if OrderStatus(order.status) not in TRANSITIONS[action]:
         allowed = ", ".join(s.value for s in TRANSITIONS[action])
         raise InvalidTransition(
@@ -316,6 +412,8 @@ def _check_transition(order: Order, action: str) -> None:
             status=order.status,
             action=action,
         )
+    if action == "place" and not order.items:
+        raise InvalidTransition(f"Order {order.number} has no items to place.", action=action)
 
 
 def _event_payload(order: Order) -> dict[str, Any]:
@@ -336,13 +434,22 @@ def _event_payload(order: Order) -> dict[str, Any]:
 
 
 async def transition(
-    session: AsyncSession, principal: Principal, order_id: int, action: str
+    session: AsyncSession,
+    principal: Principal,
+    order_id: int,
+    action: Action,
+    *,
+    expected_version: int | None,
 ) -> Order:
-    """place / pay / ship / cancel one order; stock moves with it; audited and announced."""
-    order = await get_order(session, order_id, lock=True)
+    """place / pay / ship / cancel one order; stock moves with it; audited and announced.
+
+    One locked load of the order (with customer, items and products), then its products
+    locked to move their stock, then the writes: nothing is read twice.
+    """
+    order = await _load_for_write(
+        session, principal, order_id, f"orders:{action}", expected_version
+    )
     _check_transition(order, action)
-    if action == "place" and not order.items:
-        raise InvalidTransition(f"Order {order.number} has no items to place.", action=action)
     before = _snapshot(order)
     stock_changes: dict[str, list[int]] = {}
     if action == "place":
@@ -351,7 +458,7 @@ async def transition(
     elif action == "cancel" and OrderStatus(order.status) in HOLDS_STOCK:
         stock_changes = await stock.release_stock(session, order)
     order.status = TARGET[action].value
-    await session.flush()
+    await _flush(session)
     changes = audit.diff(before, _snapshot(order))
     if stock_changes:
         changes["stock"] = [
@@ -375,24 +482,3 @@ async def lock_for_bulk_action(session: AsyncSession, order_ids: Sequence[int]) 
     on each in turn: order by order, one order's products would be locked after another's,
     out of the global id order (app/orders/repository.py)."""
     await repository.lock_orders_with_products(session, order_ids)
-
-
-async def delete_order(session: AsyncSession, principal: Principal, order: Order) -> None:
-    """Delete a draft or cancelled order (others hold or held stock: cancel them instead)."""
-    if order.status not in (OrderStatus.DRAFT, OrderStatus.CANCELLED):
-        raise InvalidTransition(
-            f"Order {order.number} is {order.status}; only draft or cancelled orders can be "
-            "deleted.",
-            status=order.status,
-        )
-    before = _snapshot(order)
-    await session.delete(order)
-    await session.flush()
-    audit.record(
-        session,
-        principal,
-        "order.deleted",
-        resource_type="order",
-        resource_id=order.id,
-        changes=audit.diff(before, None),
-    )

@@ -46,25 +46,25 @@ async def reserve_stock(session: AsyncSession, order: Order) -> dict[str, list[i
     for pid, qty in sorted(needed.items()):
         product = products[pid]
         old_stock = product.stock
-        new_stock = await repository.take_stock(session, pid, qty)
-        if new_stock is None:  # only if a writer slipped past the lock (SQLite)
+        if not await repository.take_stock(session, product, qty):
+            # Only if a writer slipped past the lock (SQLite).
             raise InsufficientStock(
                 f"Insufficient stock: {product.sku}.",
                 products_short=[{"product_id": pid, "sku": product.sku}],
             )
-        await session.refresh(product)
-        stock_changes[product.sku] = [old_stock, new_stock]
+        stock_changes[product.sku] = [old_stock, product.stock]
         await notice_stock_change(session, product, old_stock)
     return stock_changes
 
 
 async def release_stock(session: AsyncSession, order: Order) -> dict[str, list[int]]:
+    """Give back every item's stock (a cancel of an order that holds it)."""
     needed = _quantities(order)
     products = await repository.lock_products(session, needed)
     stock_changes: dict[str, list[int]] = {}
     for pid, qty in sorted(needed.items()):
-        old_stock = products[pid].stock
-        await repository.return_stock(session, pid, qty)
-        await session.refresh(products[pid])
-        stock_changes[products[pid].sku] = [old_stock, products[pid].stock]
+        product = products[pid]
+        old_stock = product.stock
+        await repository.return_stock(session, product, qty)
+        stock_changes[product.sku] = [old_stock, product.stock]
     return stock_changes

@@ -24,6 +24,7 @@ from app.auth.principal import Principal
 from app.errors import Conflict
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
 from app.orders import service as orders
+from app.orders.commands import Action, CreateOrder, NewItem
 from app.products import importer
 from app.products import service as products
 from tests.api.live import LiveApp
@@ -67,16 +68,21 @@ async def with_lock_timeout(session: AsyncSession) -> None:
     await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
 
 
+def new_order(customer: Customer, items: list[tuple[int, int]]) -> CreateOrder:
+    lines = tuple(NewItem(product_id=pid, quantity=qty) for pid, qty in items)
+    return CreateOrder(customer_id=customer.id, items=lines)
+
+
 async def draft_on_hold(live: LiveApp, customer: Customer, product: Product) -> AsyncSession:
     """A session inside POST /orders's transaction for `product`, not committed: its item's
     foreign key holds KEY SHARE on the product."""
     session = live.database.sessionmaker()
-    await orders.create_order(session, SYSTEM, customer_id=customer.id, items=[(product.id, 1)])
+    await orders.create_order(session, SYSTEM, new_order(customer, [(product.id, 1)]))
     return session
 
 
 async def act_beside_a_draft_being_created(
-    live: LiveApp, customer: Customer, product: Product, order_id: int, action: str
+    live: LiveApp, customer: Customer, product: Product, order_id: int, action: Action
 ) -> Order:
     """`action` on the order (committed, under `lock_timeout`) while another transaction is
     inside POST /orders for `product`; that draft commits afterwards."""
@@ -84,7 +90,7 @@ async def act_beside_a_draft_being_created(
     try:
         async with live.database.sessionmaker() as acting:
             await with_lock_timeout(acting)
-            order = await orders.transition(acting, SYSTEM, order_id, action)
+            order = await orders.transition(acting, SYSTEM, order_id, action, expected_version=None)
             await acting.commit()
             return order
     finally:
@@ -165,7 +171,7 @@ async def test_cancelling_returns_stock_without_waiting_for_a_draft_being_create
     a, b, customer = await two_products(live)
     async with live.database.sessionmaker() as session:
         order = await make_order(session, customer=customer, items=[(a, 3), (b, 4)])
-        await orders.transition(session, SYSTEM, order.id, "place")
+        await orders.transition(session, SYSTEM, order.id, "place", expected_version=None)
         await session.commit()
     assert (await stock_of(live, a), await stock_of(live, b)) == (7, 6)
 
@@ -182,7 +188,7 @@ async def test_creating_an_order_references_its_products_in_id_order(live: LiveA
 
     async def create(session: AsyncSession) -> Order:
         items = [(b.id, 1), (a.id, 2)]
-        return await orders.create_order(session, SYSTEM, customer_id=customer.id, items=items)
+        return await orders.create_order(session, SYSTEM, new_order(customer, items))
 
     created = await holds_nothing_past_what_it_waits_for(live, a, b, "UPDATE", create)
 
@@ -197,9 +203,7 @@ async def test_deleting_a_product_waits_for_a_draft_being_created_with_it(live: 
 
     async def delete() -> None:
         async with live.database.sessionmaker() as session:
-            await products.delete_product(
-                session, SYSTEM, await products.get_product(session, a.id)
-            )
+            await products.delete_product(session, SYSTEM, a.id, expected_version=None)
             await session.commit()
 
     task = asyncio.create_task(delete())
@@ -241,7 +245,10 @@ async def test_a_bulk_action_locked_up_front_takes_products_in_id_order(live: Li
 
     async def place_both(session: AsyncSession) -> list[str]:
         await orders.lock_for_bulk_action(session, order_ids)
-        placed = [await orders.transition(session, SYSTEM, oid, "place") for oid in order_ids]
+        placed = [
+            await orders.transition(session, SYSTEM, oid, "place", expected_version=None)
+            for oid in order_ids
+        ]
         return [order.status for order in placed]
 
     statuses = await holds_nothing_past_what_it_waits_for(live, a, b, "NO KEY UPDATE", place_both)

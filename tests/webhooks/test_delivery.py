@@ -168,7 +168,9 @@ async def test_a_rolled_back_placement_delivers_nothing(
         await add_endpoint(committed.database, settings, receiver.url, ["order.placed"])
         with pytest.raises(RuntimeError, match="after the placement"):
             async with transaction(committed.database.sessionmaker) as session:
-                await transition(session, Principal.system(), order.id, "place")
+                await transition(
+                    session, Principal.system(), order.id, "place", expected_version=None
+                )
                 written = (await session.execute(select(WebhookEvent.type))).scalars().all()
                 assert written == ["order.placed"]
                 raise RuntimeError("something failed after the placement")
@@ -309,7 +311,9 @@ async def test_low_stock_fires_once_when_stock_crosses_the_reorder_level(
         receiver.set_secret(secret)
         for order_id in orders:  # stock 10 → 6 (above), → 4 (crosses), → 3 (already below)
             async with transaction(committed.database.sessionmaker) as session:
-                await transition(session, Principal.system(), order_id, "place")
+                await transition(
+                    session, Principal.system(), order_id, "place", expected_version=None
+                )
         assert await run_once(committed.database, settings) == 1
     [event] = receiver.events
     assert event["type"] == "product.low_stock"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqladmin import action, expose
@@ -11,21 +10,28 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from wtforms import StringField
 
 from app.admin.ids import parse_id, require_id
 from app.admin.notices import redirect_with_notice
-from app.admin.views.base import AdminError, ServiceModelView, check_against, require_principal
+from app.admin.views.base import (
+    AdminError,
+    CommandForm,
+    ServiceModelView,
+    require_principal,
+)
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth.principal import Principal
+from app.commands import build
 from app.customers import service as customers
-from app.customers.schemas import CustomerUpdate
+from app.customers.commands import CreateCustomer, UpdateCustomer
 from app.lists.grammar import ListQuery
 from app.lists.statements import filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
-from app.orders.schemas import OrderUpdate
+from app.orders.commands import Action, AddItem, CreateOrder, UpdateItem, UpdateOrder
 from app.products import service as products
-from app.products.schemas import ProductCreate
+from app.products.commands import CreateProduct, UpdateProduct
 
 
 class CustomerView(ServiceModelView, model=Customer):
@@ -49,29 +55,34 @@ class CustomerView(ServiceModelView, model=Customer):
         "is_active",
         "version",
     ]
+    # The form carries what was typed; the service's command checks it (the API's rules).
+    form_base_class = CommandForm
 
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
-        check_against(CustomerUpdate, data)
-        return await customers.create_customer(session, principal, _text_fields(data))
+        command = build(CreateCustomer, _as_typed(data))
+        return await customers.create_customer(session, principal, command)
 
-    async def update(
-        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
-    ) -> Any:
-        check_against(CustomerUpdate, data)
-        return await customers.update_customer(session, principal, obj, _text_fields(data))
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        values = _as_typed(self.clean(data))
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(UpdateCustomer, values)
+            return await customers.update_customer(
+                session, principal, int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        await customers.delete_customer(session, principal, obj)
+        # A delete button names no version: it acts on the row as it is.
+        await customers.delete_customer(session, principal, obj.id, expected_version=None)
 
 
-def _text_fields(data: dict[str, Any]) -> dict[str, Any]:
-    # WTForms gives None for empty optional text; the models store "".
-    return {
-        k: ("" if v is None and k in {"phone", "company", "notes", "description"} else v)
-        for k, v in data.items()
-    }
+def _as_typed(data: dict[str, Any]) -> dict[str, Any]:
+    """A form's fields as typed, for a command; a field the post left out is not given."""
+    return {name: value for name, value in data.items() if value is not None}
 
 
 class ProductView(ServiceModelView, model=Product):
@@ -104,29 +115,41 @@ class ProductView(ServiceModelView, model=Product):
         "is_active",
         "version",
     ]
-
-    def clean(self, data: dict[str, Any]) -> dict[str, Any]:
-        values = _text_fields(super().clean(data))
-        if isinstance(values.get("price"), Decimal):
-            values["price"] = values["price"].quantize(Decimal("0.01"))
-        if isinstance(values.get("sku"), str):
-            values["sku"] = values["sku"].strip().upper()
-        return values
+    # The form carries what was typed, numbers as text too: the service's command reads
+    # and checks each field (a SKU trimmed and upper-cased, a price, a count) as the API's.
+    form_base_class = CommandForm
+    form_overrides: ClassVar[dict[str, Any]] = {
+        **ServiceModelView.form_overrides,
+        "price": StringField,
+        "stock": StringField,
+        "reorder_level": StringField,
+    }
+    form_widget_args: ClassVar[dict[str, dict[str, Any]]] = {
+        "price": {"inputmode": "decimal"},
+        "stock": {"inputmode": "numeric"},
+        "reorder_level": {"inputmode": "numeric"},
+    }
 
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
-        check_against(ProductCreate, data)
-        return await products.create_product(session, principal, data)
+        command = build(CreateProduct, _as_typed(data))
+        return await products.create_product(session, principal, command)
 
-    async def update(
-        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
-    ) -> Any:
-        check_against(ProductCreate, data)
-        return await products.update_product(session, principal, obj, data)
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        values = _as_typed(self.clean(data))
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(UpdateProduct, values)
+            return await products.update_product(
+                session, principal, int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        await products.delete_product(session, principal, obj)
+        # A delete button names no version: it acts on the row as it is.
+        await products.delete_product(session, principal, obj.id, expected_version=None)
 
 
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in OrderStatus]
@@ -167,6 +190,8 @@ class OrderView(ServiceModelView, model=Order):
         "customer": {"fields": ("name", "email", "company"), "order_by": "name"}
     }
     details_template = "admin/order_details.html"
+    # The form carries what was typed; the service's command checks it (the API's rules).
+    form_base_class = CommandForm
 
     async def load(self, session: AsyncSession, pk: int) -> Any:
         return await orders.get_order(session, pk)
@@ -175,43 +200,47 @@ class OrderView(ServiceModelView, model=Order):
         values = super().clean(data)
         customer = values.pop("customer", None)
         if customer not in (None, ""):
-            customer_id = parse_id(getattr(customer, "id", customer))
-            if customer_id is None:
-                raise AdminError("Choose a customer.")
-            values["customer_id"] = customer_id
+            # The ajax select sends the id as typed; the command reads and checks it.
+            values["customer_id"] = getattr(customer, "id", customer)
         if values.get("notes") is None:
             values["notes"] = ""
         return values
 
+    # The forms and buttons below only translate into the service's commands: every rule
+    # (each field, the permission, draft-only items, the transitions, the version) is the
+    # service's, and its refusal is the message shown.
+
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
-        if "customer_id" not in data:
-            raise AdminError("Choose a customer.")
-        check_against(OrderUpdate, data)
-        return await orders.create_order(
-            session, principal, customer_id=data["customer_id"], notes=data.get("notes", "")
-        )
+        return await orders.create_order(session, principal, build(CreateOrder, data))
 
-    async def update(
-        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
-    ) -> Any:
-        check_against(OrderUpdate, data)
-        return await orders.update_order(session, principal, obj, data)
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        values = self.clean(data)
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(UpdateOrder, values)
+            return await orders.update_order(
+                session, principal, int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        await orders.delete_order(session, principal, obj)
+        # A delete button names no version: it acts on the row as it is.
+        await orders.delete_order(session, principal, obj.id, expected_version=None)
 
     async def details_context(self, request: Request) -> dict[str, Any]:
         async with self.database.read_session() as session:
             order = await orders.get_order(session, int(request.path_params["pk"]))
             return {"order": order, "items": list(order.items), "OrderStatus": OrderStatus}
 
-    async def _transition(self, request: Request, name: str) -> Response:
-        notice = {"place": "placed", "pay": "paid", "ship": "shipped", "cancel": "cancelled"}[name]
+    async def _transition(self, request: Request, verb: Action) -> Response:
+        notice = {"place": "placed", "pay": "paid", "ship": "shipped", "cancel": "cancelled"}[verb]
 
         async def per_row(session: AsyncSession, principal: Principal, pk: int) -> Order:
-            return await orders.transition(session, principal, pk, name)
+            # A bulk action names no versions: it acts on the rows selected on the list.
+            return await orders.transition(session, principal, pk, verb, expected_version=None)
 
         return await self.bulk_action(
             request, per_row, lambda _: notice, lock_first=orders.lock_for_bulk_action
@@ -264,44 +293,31 @@ class OrderView(ServiceModelView, model=Order):
 
     @expose("/{pk}/items", methods=["POST"])
     async def items(self, request: Request) -> Response:
-        """Add, change or remove a draft order's line (form field `op`)."""
+        """Add, change or remove a draft order's line (form field `op`). The buttons carry
+        no version: each acts on the line it shows, and only a draft's lines change."""
         principal = require_principal(request)
-        if not self.has_permission(request, "edit"):
-            return redirect_with_notice(
-                request, self.identity, None, "You may not edit orders.", error=True
-            )
-        pk = str(require_id(request.path_params["pk"]))
+        pk = require_id(request.path_params["pk"])
         form = await request.form()
         op = str(form.get("op", "add"))
+        # An item id that is no id names no line of the order: the service's 404 says so.
+        item_id = parse_id(form.get("item_id")) or 0
         try:
             async with self.unit_of_work(request) as session:
-                order = await orders.get_order(session, int(pk))
                 if op == "remove":
-                    await orders.remove_item(session, principal, order, _int(form.get("item_id")))
+                    await orders.remove_item(session, principal, pk, item_id, expected_version=None)
                 elif op == "update":
+                    command = build(UpdateItem, {"quantity": form.get("quantity")})
                     await orders.update_item(
-                        session,
-                        principal,
-                        order,
-                        _int(form.get("item_id")),
-                        _int(form.get("quantity")),
+                        session, principal, pk, item_id, command, expected_version=None
                     )
                 else:
+                    fields = {
+                        "product_id": form.get("product_id"),
+                        "quantity": form.get("quantity"),
+                    }
                     await orders.add_item(
-                        session,
-                        principal,
-                        order,
-                        _int(form.get("product_id")),
-                        _int(form.get("quantity")),
+                        session, principal, pk, build(AddItem, fields), expected_version=None
                     )
         except AdminError as exc:
-            return redirect_with_notice(request, self.identity, [pk], str(exc), error=True)
-        return redirect_with_notice(request, self.identity, [pk], "items-updated")
-
-
-def _int(value: object) -> int:
-    """A row id or a quantity from the form: a positive whole number the column can hold."""
-    number = parse_id(value)
-    if number is None:
-        raise AdminError("Enter a whole number from 1 to 2147483647.")
-    return number
+            return redirect_with_notice(request, self.identity, [str(pk)], str(exc), error=True)
+        return redirect_with_notice(request, self.identity, [str(pk)], "items-updated")

@@ -1,25 +1,30 @@
-"""Orders: list and read (with customer and items), create, edit, items, state actions."""
+"""Orders: list and read (with customer and items), create, edit, items, state actions.
+
+Each write only translates: the body is the service's command (app/orders/commands.py),
+the path names the row, If-Match the version the service checks under its lock; every
+rule is the service's, and the answer is the order it returns, not a second read.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.api.conditional import check_if_match
+from app.api.conditional import expected_version
 from app.api.deps import ReaderDep, RowId, SessionDep, require
 from app.api.pages import (
     Page,
     cursor_codec,
     list_openapi,
     list_query,
-    patch_values,
     row_response,
     validated_page_response,
 )
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.orders import service
+from app.orders.commands import Action
 from app.orders.listing import fetch_orders_page
 from app.orders.schemas import (
     OrderCreate,
@@ -63,13 +68,7 @@ async def create_order(
     body: OrderCreate, request: Request, session: SessionDep, principal: Creator
 ) -> Response:
     """Create a draft order, optionally with items (prices copied from the products)."""
-    order = await service.create_order(
-        session,
-        principal,
-        customer_id=body.customer_id,
-        notes=body.notes,
-        items=[(item.product_id, item.quantity) for item in body.items],
-    )
+    order = await service.create_order(session, principal, body)
     return row_response(
         request, order, OrderRead, status_code=201, location=f"/api/v1/orders/{order.id}"
     )
@@ -82,9 +81,9 @@ async def update_order(
     order_id: RowId, body: OrderUpdate, request: Request, session: SessionDep, principal: Updater
 ) -> Response:
     """Edit notes, or the customer of a draft."""
-    order = await service.get_order(session, order_id)
-    check_if_match(request, order.version)
-    order = await service.update_order(session, principal, order, patch_values(body))
+    order = await service.update_order(
+        session, principal, order_id, body, expected_version=expected_version(request)
+    )
     return row_response(request, order, OrderRead)
 
 
@@ -93,9 +92,9 @@ async def delete_order(
     order_id: RowId, request: Request, session: SessionDep, principal: Deleter
 ) -> Response:
     """Delete a draft or cancelled order."""
-    order = await service.get_order(session, order_id)
-    check_if_match(request, order.version)
-    await service.delete_order(session, principal, order)
+    await service.delete_order(
+        session, principal, order_id, expected_version=expected_version(request)
+    )
     return Response(status_code=204)
 
 
@@ -113,9 +112,9 @@ async def add_item(
     principal: Updater,
 ) -> Response:
     """Add a product to a draft order (merged with an existing line for it)."""
-    order = await service.get_order(session, order_id)
-    check_if_match(request, order.version)
-    order = await service.add_item(session, principal, order, body.product_id, body.quantity)
+    order = await service.add_item(
+        session, principal, order_id, body, expected_version=expected_version(request)
+    )
     return row_response(
         request, order, OrderRead, status_code=201, location=f"/api/v1/orders/{order.id}"
     )
@@ -135,9 +134,9 @@ async def update_item(
     principal: Updater,
 ) -> Response:
     """Change the quantity of a draft order's line."""
-    order = await service.get_order(session, order_id)
-    check_if_match(request, order.version)
-    order = await service.update_item(session, principal, order, item_id, body.quantity)
+    order = await service.update_item(
+        session, principal, order_id, item_id, body, expected_version=expected_version(request)
+    )
     return row_response(request, order, OrderRead)
 
 
@@ -148,13 +147,13 @@ async def remove_item(
     order_id: RowId, item_id: RowId, request: Request, session: SessionDep, principal: Updater
 ) -> Response:
     """Remove a line from a draft order; answers with the updated order."""
-    order = await service.get_order(session, order_id)
-    check_if_match(request, order.version)
-    order = await service.remove_item(session, principal, order, item_id)
+    order = await service.remove_item(
+        session, principal, order_id, item_id, expected_version=expected_version(request)
+    )
     return row_response(request, order, OrderRead)
 
 
-def _action_route(action: Literal["place", "pay", "ship", "cancel"], summary: str) -> None:
+def _action_route(action: Action, summary: str) -> None:
     # A default-value dependency: the annotation is a plain name FastAPI can resolve.
     async def act(
         order_id: RowId,
@@ -162,11 +161,12 @@ def _action_route(action: Literal["place", "pay", "ship", "cancel"], summary: st
         session: SessionDep,
         principal: Principal = Depends(require(f"orders:{action}")),
     ) -> Response:
-        # Locked first, so If-Match is checked against the version the action will change.
-        current = await service.get_order(session, order_id, lock=True)
-        check_if_match(request, current.version)
-        order = await service.transition(session, principal, order_id, action)
-        return row_response(request, await service.get_order(session, order.id), OrderRead)
+        # One locked load in the service: If-Match is checked against the version the
+        # action changes, and the answer is the order it changed.
+        order = await service.transition(
+            session, principal, order_id, action, expected_version=expected_version(request)
+        )
+        return row_response(request, order, OrderRead)
 
     act.__doc__ = summary
     act.__name__ = f"{action}_order"

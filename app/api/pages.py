@@ -10,12 +10,13 @@ from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Request, Response
-from pydantic import BaseModel, TypeAdapter
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
 from app.api.conditional import etag_for, is_not_modified
+from app.api.responses import problems
 from app.api.row_json import RowsEncoder, rows_encoder
 from app.db_reads import Reader
 from app.errors import ValidationFailed
@@ -40,8 +41,26 @@ class Page(BaseModel, Generic[ReadT]):
     """A page of a list: `next_cursor` is null on the last page; `total` only when asked."""
 
     items: list[ReadT]
-    next_cursor: str | None
-    total: int | None = None
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` for the next page; null on the last page.",
+        examples=["WyItaWQiLDEyMzQsMTIzNF0.q5r0vVb3cJ0n1dJ7m7Zc8A"],
+    )
+    total: int | None = Field(
+        default=None, description="With `include_total=true`: the filtered count.", examples=[1234]
+    )
+
+
+def list_route(
+    spec: ListSpec, schema: type[BaseModel], intro: str, *statuses: int
+) -> dict[str, Any]:
+    """The arguments of a list route's decorator: its page model, its problems and the
+    documentation of its parameters (`intro` first, then what the spec allows)."""
+    return {
+        "response_model": Page[schema],  # type: ignore[valid-type]
+        "responses": problems(400, 403, 422, *statuses),
+        "description": f"{intro} {spec.describe()}.".strip(),
+        "openapi_extra": list_openapi(spec),
+    }
 
 
 _JSON_TYPES: dict[type, dict[str, Any]] = {

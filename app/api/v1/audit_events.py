@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from app.api.deps import ReaderDep, require
 from app.api.lean import lean
-from app.api.pages import Page, list_openapi, rows_page_response
-from app.api.responses import ProblemRoute, problems
+from app.api.pages import list_route, rows_page_response
+from app.api.responses import ProblemRoute
 from app.audit_log.schemas import AuditEventRead
 from app.audit_log.service import LIST_SPEC
 from app.auth.principal import Principal
@@ -17,13 +17,7 @@ from app.auth.principal import Principal
 router = APIRouter(prefix="/audit-events", tags=["audit"], route_class=ProblemRoute)
 
 
-@router.get(
-    "",
-    response_model=Page[AuditEventRead],
-    responses=problems(400, 403, 422),
-    description=f"Newest first by default. {LIST_SPEC.describe()}.",
-    openapi_extra=list_openapi(LIST_SPEC),
-)
+@router.get("", **list_route(LIST_SPEC, AuditEventRead, "Newest first by default."))
 @lean
 async def list_audit_events(
     request: Request,

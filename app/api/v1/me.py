@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response, status
 
 from app.api.deps import PrincipalDep, RateLimiterDep, ReaderDep, RowId, SessionDep, SettingsDep
 from app.api.idempotency import mark_secret
-from app.api.pages import Page, list_openapi, rows_page_response
+from app.api.pages import list_route, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth import api_tokens, repository
 from app.auth.login import LoginThrottle
@@ -42,13 +42,7 @@ async def read_me(session: SessionDep, principal: PrincipalDep) -> MeRead:
     )
 
 
-@router.get(
-    "/tokens",
-    response_model=Page[ApiTokenRead],
-    responses=problems(400, 403, 422),
-    description=f"Newest first by default. {api_tokens.LIST_SPEC.describe()}.",
-    openapi_extra=list_openapi(api_tokens.LIST_SPEC),
-)
+@router.get("/tokens", **list_route(api_tokens.LIST_SPEC, ApiTokenRead, "Newest first by default."))
 async def list_my_tokens(request: Request, rows: ReaderDep, principal: PrincipalDep) -> Response:
     """The caller's personal API tokens (never the tokens themselves)."""
     scope = api_tokens.own_tokens_scope(principal)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.api.conditional import check_if_match, etag_for, is_not_modified, set_etag
 from app.api.deps import ReaderDep, RowId, SessionDep, require
-from app.api.pages import Page, list_openapi, rows_page_response
+from app.api.pages import list_route, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.roles import service
@@ -19,25 +19,13 @@ CanRead = Annotated[Principal, Depends(require("users:read"))]
 CanManage = Annotated[Principal, Depends(require("roles:manage"))]
 
 
-@router.get(
-    "/permissions",
-    response_model=Page[PermissionRead],
-    responses=problems(400, 403, 422),
-    description=f"{service.PERMISSION_SPEC.describe()}.",
-    openapi_extra=list_openapi(service.PERMISSION_SPEC),
-)
+@router.get("/permissions", **list_route(service.PERMISSION_SPEC, PermissionRead, ""))
 async def list_permissions(request: Request, rows: ReaderDep, _: CanRead) -> Response:
     """The permissions the policy knows, with what each allows."""
     return await rows_page_response(request, rows, service.PERMISSION_SPEC, PermissionRead)
 
 
-@router.get(
-    "/roles",
-    response_model=Page[RoleRead],
-    responses=problems(400, 403, 422),
-    description=f"By name by default. {service.LIST_SPEC.describe()}.",
-    openapi_extra=list_openapi(service.LIST_SPEC),
-)
+@router.get("/roles", **list_route(service.LIST_SPEC, RoleRead, "By name by default."))
 async def list_roles(request: Request, rows: ReaderDep, _: CanRead) -> Response:
     """Roles with their permissions."""
     return await rows_page_response(request, rows, service.LIST_SPEC, RoleRead)

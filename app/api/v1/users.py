@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.api.conditional import check_if_match, is_not_modified, set_etag
 from app.api.deps import RowId, SessionDep, require
-from app.api.pages import Page, list_openapi, page_response
+from app.api.pages import list_route, page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth import repository as auth_repository
 from app.auth.principal import Principal
@@ -32,13 +32,7 @@ async def _user(session: SessionDep, user_id: int) -> User:
     return user
 
 
-@router.get(
-    "",
-    response_model=Page[UserRead],
-    responses=problems(400, 403, 422),
-    description=f"By email by default. {service.LIST_SPEC.describe()}.",
-    openapi_extra=list_openapi(service.LIST_SPEC),
-)
+@router.get("", **list_route(service.LIST_SPEC, UserRead, "By email by default."))
 async def list_users(request: Request, session: SessionDep, _: CanRead) -> Response:
     """Staff users, with their roles."""
     return await page_response(request, session, service.LIST_SPEC, UserRead, _USERS)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from app.api.conditional import check_if_match
 from app.api.deps import ReaderDep, RowId, SessionDep, SettingsDep, require
 from app.api.idempotency import mark_secret
-from app.api.pages import Page, list_openapi, patch_values, row_response, rows_page_response
+from app.api.pages import list_route, patch_values, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.db_reads import SqlaReader
@@ -27,13 +27,7 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=ProblemRou
 Manager = Annotated[Principal, Depends(require("webhooks:manage"))]
 
 
-@router.get(
-    "",
-    response_model=Page[WebhookEndpointRead],
-    responses=problems(400, 403, 422),
-    description=f"{service.ENDPOINT_SPEC.describe()}.",
-    openapi_extra=list_openapi(service.ENDPOINT_SPEC),
-)
+@router.get("", **list_route(service.ENDPOINT_SPEC, WebhookEndpointRead, "By id by default."))
 async def list_endpoints(request: Request, rows: ReaderDep, _: Manager) -> Response:
     """Registered endpoints with their failure state (never their secrets)."""
     return await rows_page_response(request, rows, service.ENDPOINT_SPEC, WebhookEndpointRead)
@@ -152,13 +146,12 @@ async def rotate_endpoint_secret(
 
 @router.get(
     "/{endpoint_id}/deliveries",
-    response_model=Page[WebhookDeliveryRead],
-    responses=problems(400, 403, 404, 422),
-    description=(
-        "Newest first by default; `status` is pending, succeeded or failed. "
-        f"{service.DELIVERY_SPEC.describe()}."
+    **list_route(
+        service.DELIVERY_SPEC,
+        WebhookDeliveryRead,
+        "Newest first by default; `status` is pending, succeeded or failed.",
+        404,
     ),
-    openapi_extra=list_openapi(service.DELIVERY_SPEC),
 )
 async def list_deliveries(
     endpoint_id: RowId, request: Request, session: SessionDep, _: Manager

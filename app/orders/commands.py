@@ -64,13 +64,8 @@ class UpdateOrder(BaseModel):
         return self.model_dump(exclude_unset=True)
 
 
-class AddItem(BaseModel):
-    """A product to add to a draft (merged into its line for that product, if any)."""
-
-    model_config = _COMMAND
-
-    product_id: RowId
-    quantity: Quantity
+class AddItem(NewItem):
+    """A product to add to a draft: a new line, or merged into its line for that product."""
 
 
 class UpdateItem(BaseModel):

@@ -52,7 +52,9 @@ class UserView(ServiceModelView, model=User):
         "created_at",
         "version",
     ]
-    column_searchable_list: ClassVar[Any] = ["email", "full_name"]
+    # The search box searches what the API's `q` searches (one list of fields).
+    list_spec = users_service.LIST_SPEC
+    column_searchable_list: ClassVar[Any] = list(users_service.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["id", "email", "full_name", "last_login_at"]
     form_create_rules: ClassVar[list[str]] = ["email", "full_name", "password", "roles"]
     form_edit_rules: ClassVar[list[str]] = ["email", "full_name", "roles", "is_active", "version"]

@@ -7,12 +7,14 @@ rule for each field (and normalises it), so no command exists unchecked. The API
 schemas are those commands; the admin and the CSV importer build them with `build` and
 `field_errors`. The service then checks the permission with the row (`authorize`), the
 version (`check_version`, and `flush_versioned` for a change that lands after a newer one).
+A resource's `Writes` names its commands and services, for the doors that translate.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError
@@ -26,6 +28,55 @@ from app.permissions import can
 from app.uniqueness import flush_or_conflict
 
 Command = TypeVar("Command", bound=BaseModel)
+
+
+class CreateRow(Protocol):
+    """A service's create: the command."""
+
+    async def __call__(
+        self, session: AsyncSession, principal: Principal, command: Any, /
+    ) -> Any: ...
+
+
+class UpdateRow(Protocol):
+    """A service's update: the row's id, the command, the version the caller expects."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        row_id: int,
+        command: Any,
+        /,
+        *,
+        expected_version: int | None,
+    ) -> Any: ...
+
+
+class DeleteRow(Protocol):
+    """A service's delete: the row's id and the version the caller expects."""
+
+    async def __call__(
+        self,
+        session: AsyncSession,
+        principal: Principal,
+        row_id: int,
+        /,
+        *,
+        expected_version: int | None,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class Writes:
+    """A resource's write commands and the service functions that take them: all a door
+    needs to translate its input (the API's router, the admin's view)."""
+
+    create_command: type[BaseModel]
+    update_command: type[BaseModel]
+    create: CreateRow
+    update: UpdateRow
+    delete: DeleteRow
 
 
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:

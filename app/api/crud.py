@@ -9,7 +9,7 @@ the endpoint signatures built inside the factory.
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel
@@ -21,44 +21,16 @@ from app.api.lean import lean
 from app.api.pages import Page, list_openapi, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
+from app.commands import Writes
 from app.lists.grammar import ListSpec
-
-
-class UpdateRow(Protocol):
-    """A service's update: the row's id, the command, the version the caller expects."""
-
-    async def __call__(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        row_id: int,
-        command: Any,
-        /,
-        *,
-        expected_version: int | None,
-    ) -> Any: ...
-
-
-class DeleteRow(Protocol):
-    """A service's delete: the row's id and the version the caller expects."""
-
-    async def __call__(
-        self,
-        session: AsyncSession,
-        principal: Principal,
-        row_id: int,
-        /,
-        *,
-        expected_version: int | None,
-    ) -> None: ...
 
 
 @dataclass(frozen=True)
 class Resource:
     """A resource's name, schemas and service functions.
 
-    `create` and `update` are the bodies: the service's create and update commands (or
-    subclasses of them that add OpenAPI examples)."""
+    `create` and `update` are the bodies: the commands of `writes` (or subclasses of them
+    that only add OpenAPI examples)."""
 
     name: str  # plural, as in the URL and the permission: "customers"
     singular: str
@@ -67,9 +39,7 @@ class Resource:
     create: type[BaseModel]
     update: type[BaseModel]
     get: Callable[[AsyncSession, int], Awaitable[Any]]
-    create_fn: Callable[[AsyncSession, Principal, Any], Awaitable[Any]]
-    update_fn: UpdateRow
-    delete_fn: DeleteRow
+    writes: Writes
     unique_field: str
 
 
@@ -126,7 +96,7 @@ def crud_router(res: Resource) -> APIRouter:
         session: SessionDep,
         principal: creator,
     ) -> Response:
-        row = await res.create_fn(session, principal, body)
+        row = await res.writes.create(session, principal, body)
         return row_response(
             request, row, read_schema, status_code=201, location=f"/api/v1/{res.name}/{row.id}"
         )
@@ -145,7 +115,7 @@ def crud_router(res: Resource) -> APIRouter:
         session: SessionDep,
         principal: updater,
     ) -> Response:
-        row = await res.update_fn(
+        row = await res.writes.update(
             session, principal, row_id, body, expected_version=expected_version(request)
         )
         return row_response(request, row, read_schema)
@@ -163,7 +133,9 @@ def crud_router(res: Resource) -> APIRouter:
         session: SessionDep,
         principal: deleter,
     ) -> Response:
-        await res.delete_fn(session, principal, row_id, expected_version=expected_version(request))
+        await res.writes.delete(
+            session, principal, row_id, expected_version=expected_version(request)
+        )
         return Response(status_code=204)
 
     return router

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
-from app.commands import authorize, check_version, flush_versioned
+from app.commands import Writes, authorize, check_version, flush_versioned
 from app.customers.commands import CreateCustomer, UpdateCustomer
 from app.errors import Conflict, NotFound
 from app.lists.grammar import ListSpec
@@ -126,3 +126,6 @@ async def delete_customer(
         resource_id=customer.id,
         changes=audit.diff(before, None),
     )
+
+
+WRITES = Writes(CreateCustomer, UpdateCustomer, create_customer, update_customer, delete_customer)

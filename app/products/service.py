@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
-from app.commands import authorize, check_version, flush_versioned
+from app.commands import Writes, authorize, check_version, flush_versioned
 from app.errors import Conflict, NotFound
 from app.lists.grammar import ListSpec
 from app.models import OrderItem, Product
@@ -155,3 +155,6 @@ async def delete_product(
         resource_id=product.id,
         changes=audit.diff(before, None),
     )
+
+
+WRITES = Writes(CreateProduct, UpdateProduct, create_product, update_product, delete_product)

@@ -316,7 +316,7 @@ async def test_a_new_customer_gets_one_answer_from_every_door(doors: Doors, case
 # --- edits --------------------------------------------------------------------------------
 
 
-def as_form(row: Base, fields: tuple[str, ...]) -> dict[str, str]:
+def as_form(row: Any, fields: tuple[str, ...]) -> dict[str, str]:
     """The edit form as the browser posts it: the row's values as text, and its version."""
     form = {name: str(getattr(row, name)) for name in fields if name != "is_active"}
     if getattr(row, "is_active", False):
@@ -345,54 +345,44 @@ async def edited(
     return Stored({name: value for name, value in after.items() if before[name] != value})
 
 
-@pytest.mark.parametrize("case", list(PRODUCT_EDITS))
-async def test_a_product_edit_gets_one_answer_from_every_door(doors: Doors, case: str) -> None:
-    typed, expected = PRODUCT_EDITS[case]
+EDITS = {"product": PRODUCT_EDITS, "customer": CUSTOMER_EDITS}
+FIELDS = {"product": PRODUCT_FIELDS, "customer": CUSTOMER_FIELDS}
 
-    async def make() -> Product:
-        # The SKU the edits rename to is free again for the next door.
-        await doors.session.execute(delete(Product).where(Product.sku == "EDIT-002"))
-        return await make_product(doors.session, price=Decimal("1.00"), stock=10)
 
-    def patch(row: Product) -> Awaitable[httpx.Response]:
+async def row_to_edit(session: AsyncSession, resource: str) -> Product | Customer:
+    """A fresh row; what the edits rename it to is free again (for the next door)."""
+    if resource == "product":
+        await session.execute(delete(Product).where(Product.sku == "EDIT-002"))
+        return await make_product(session, price=Decimal("1.00"), stock=10)
+    await session.execute(delete(Customer).where(Customer.email == "Ann@example.org"))
+    return await make_customer(session, company="Engines")
+
+
+@pytest.mark.parametrize(
+    ("resource", "case"), [(resource, case) for resource in EDITS for case in EDITS[resource]]
+)
+async def test_an_edit_gets_one_answer_from_every_door(
+    doors: Doors, resource: str, case: str
+) -> None:
+    typed, expected = EDITS[resource][case]
+    fields = FIELDS[resource]
+
+    def patch(row: Any) -> Awaitable[httpx.Response]:
         headers = {**doors.staff.headers, "If-Match": f'"{row.version}"'}
-        return doors.client.patch(f"{PRODUCTS}/{row.id}", json=typed, headers=headers)
+        return doors.client.patch(f"/api/v1/{resource}s/{row.id}", json=typed, headers=headers)
 
-    def post_form(row: Product) -> Awaitable[httpx.Response]:
-        form = {**as_form(row, PRODUCT_FIELDS), **typed}
-        return doors.admin_post(f"/admin/product/edit/{row.id}", form)
+    def post_form(row: Any) -> Awaitable[httpx.Response]:
+        form = {**as_form(row, fields), **typed}
+        return doors.admin_post(f"/admin/{resource}/edit/{row.id}", form)
+
+    def make() -> Awaitable[Base]:
+        return row_to_edit(doors.session, resource)
 
     outcomes = {
         "api": await edited(
-            doors, make, PRODUCT_FIELDS, patch, lambda r: refused_by_api(r, ("body",)), 200
+            doors, make, fields, patch, lambda r: refused_by_api(r, ("body",)), 200
         ),
-        "admin": await edited(doors, make, PRODUCT_FIELDS, post_form, refused_by_admin, 302),
-    }
-
-    expected_outcome(outcomes, expected)
-
-
-@pytest.mark.parametrize("case", list(CUSTOMER_EDITS))
-async def test_a_customer_edit_gets_one_answer_from_every_door(doors: Doors, case: str) -> None:
-    typed, expected = CUSTOMER_EDITS[case]
-
-    async def make() -> Customer:
-        await doors.session.execute(delete(Customer).where(Customer.email == "Ann@example.org"))
-        return await make_customer(doors.session, company="Engines")
-
-    def patch(row: Customer) -> Awaitable[httpx.Response]:
-        headers = {**doors.staff.headers, "If-Match": f'"{row.version}"'}
-        return doors.client.patch(f"{CUSTOMERS}/{row.id}", json=typed, headers=headers)
-
-    def post_form(row: Customer) -> Awaitable[httpx.Response]:
-        form = {**as_form(row, CUSTOMER_FIELDS), **typed}
-        return doors.admin_post(f"/admin/customer/edit/{row.id}", form)
-
-    outcomes = {
-        "api": await edited(
-            doors, make, CUSTOMER_FIELDS, patch, lambda r: refused_by_api(r, ("body",)), 200
-        ),
-        "admin": await edited(doors, make, CUSTOMER_FIELDS, post_form, refused_by_admin, 302),
+        "admin": await edited(doors, make, fields, post_form, refused_by_admin, 302),
     }
 
     expected_outcome(outcomes, expected)

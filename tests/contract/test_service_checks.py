@@ -75,7 +75,7 @@ async def test_a_version_that_moves_between_the_read_and_the_write_is_a_412(
     who = await staff(session)
     async with database.sessionmaker() as writer:
         # The writer has read the row at version 1 (and checks If-Match "1" against it) …
-        read = await writer.get(model, row.id)  # held: the session maps it weakly
+        read: Any = await writer.get(model, row.id)  # held: the session maps it weakly
         assert read is not None and read.version == 1
         # … when someone else's change lands (another session on the same connection).
         async with database.sessionmaker() as other:

@@ -22,19 +22,52 @@ from app.admin.views.base import (
 )
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth.principal import Principal
-from app.commands import build
+from app.commands import Writes, build
 from app.customers import service as customers
-from app.customers.commands import CreateCustomer, UpdateCustomer
 from app.lists.grammar import ListQuery
 from app.lists.statements import filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
 from app.orders.commands import Action, AddItem, CreateOrder, UpdateItem, UpdateOrder
 from app.products import service as products
-from app.products.commands import CreateProduct, UpdateProduct
 
 
-class CustomerView(ServiceModelView, model=Customer):
+class CommandView(ServiceModelView):
+    """A view whose forms only translate into its service's commands (`writes`): each
+    field's rule and message, the permission and the version check are the service's."""
+
+    # The form carries what was typed; the command checks it, as it does the API's body.
+    form_base_class = CommandForm
+    writes: ClassVar[Writes]
+
+    async def create(
+        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
+    ) -> Any:
+        command = build(self.writes.create_command, _as_typed(data))
+        return await self.writes.create(session, principal, command)
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        values = _as_typed(self.clean(data))
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(self.writes.update_command, values)
+            return await self.writes.update(
+                session, principal, int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
+
+    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
+        # A delete button names no version: it acts on the row as it is.
+        await self.writes.delete(session, principal, obj.id, expected_version=None)
+
+
+def _as_typed(data: dict[str, Any]) -> dict[str, Any]:
+    """A form's fields as typed, for a command; a field the post left out is not given."""
+    return {name: value for name, value in data.items() if value is not None}
+
+
+class CustomerView(CommandView, model=Customer):
     name = "Customer"
     name_plural = "Customers"
     identity = "customer"
@@ -55,37 +88,10 @@ class CustomerView(ServiceModelView, model=Customer):
         "is_active",
         "version",
     ]
-    # The form carries what was typed; the service's command checks it (the API's rules).
-    form_base_class = CommandForm
-
-    async def create(
-        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
-    ) -> Any:
-        command = build(CreateCustomer, _as_typed(data))
-        return await customers.create_customer(session, principal, command)
-
-    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        values = _as_typed(self.clean(data))
-
-        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
-            command = build(UpdateCustomer, values)
-            return await customers.update_customer(
-                session, principal, int(pk), command, expected_version=expected
-            )
-
-        return await self.save_edit(request, save)
-
-    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        # A delete button names no version: it acts on the row as it is.
-        await customers.delete_customer(session, principal, obj.id, expected_version=None)
+    writes = customers.WRITES
 
 
-def _as_typed(data: dict[str, Any]) -> dict[str, Any]:
-    """A form's fields as typed, for a command; a field the post left out is not given."""
-    return {name: value for name, value in data.items() if value is not None}
-
-
-class ProductView(ServiceModelView, model=Product):
+class ProductView(CommandView, model=Product):
     name = "Product"
     name_plural = "Products"
     identity = "product"
@@ -115,9 +121,8 @@ class ProductView(ServiceModelView, model=Product):
         "is_active",
         "version",
     ]
-    # The form carries what was typed, numbers as text too: the service's command reads
-    # and checks each field (a SKU trimmed and upper-cased, a price, a count) as the API's.
-    form_base_class = CommandForm
+    writes = products.WRITES
+    # Numbers are typed text too: the command reads a price or a count as the API's does.
     form_overrides: ClassVar[dict[str, Any]] = {
         **ServiceModelView.form_overrides,
         "price": StringField,
@@ -129,27 +134,6 @@ class ProductView(ServiceModelView, model=Product):
         "stock": {"inputmode": "numeric"},
         "reorder_level": {"inputmode": "numeric"},
     }
-
-    async def create(
-        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
-    ) -> Any:
-        command = build(CreateProduct, _as_typed(data))
-        return await products.create_product(session, principal, command)
-
-    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        values = _as_typed(self.clean(data))
-
-        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
-            command = build(UpdateProduct, values)
-            return await products.update_product(
-                session, principal, int(pk), command, expected_version=expected
-            )
-
-        return await self.save_edit(request, save)
-
-    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        # A delete button names no version: it acts on the row as it is.
-        await products.delete_product(session, principal, obj.id, expected_version=None)
 
 
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in OrderStatus]

@@ -15,9 +15,7 @@ router = crud_router(
         create=CustomerCreate,
         update=CustomerUpdate,
         get=service.get_customer,
-        create_fn=service.create_customer,
-        update_fn=service.update_customer,
-        delete_fn=service.delete_customer,
+        writes=service.WRITES,
         unique_field="email",
     )
 )

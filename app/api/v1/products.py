@@ -15,9 +15,7 @@ router = crud_router(
         create=ProductCreate,
         update=ProductUpdate,
         get=service.get_product,
-        create_fn=service.create_product,
-        update_fn=service.update_product,
-        delete_fn=service.delete_product,
+        writes=service.WRITES,
         unique_field="sku",
     )
 )

@@ -23,7 +23,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.principal import Principal
-from app.commands import authorize, check_version, flush_versioned
+from app.commands import Writes, authorize, check_version, flush_versioned
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.lists.grammar import ListSpec
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
@@ -482,3 +482,7 @@ async def lock_for_bulk_action(session: AsyncSession, order_ids: Sequence[int]) 
     on each in turn: order by order, one order's products would be locked after another's,
     out of the global id order (app/orders/repository.py)."""
     await repository.lock_orders_with_products(session, order_ids)
+
+
+# What the admin's order forms translate into (app/admin/views/domain.py CommandView).
+WRITES = Writes(CreateOrder, UpdateOrder, create_order, update_order, delete_order)

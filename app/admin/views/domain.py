@@ -28,7 +28,7 @@ from app.lists.grammar import ListQuery
 from app.lists.statements import filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
-from app.orders.commands import Action, AddItem, CreateOrder, UpdateItem, UpdateOrder
+from app.orders.commands import Action, AddItem, UpdateItem
 from app.products import service as products
 
 
@@ -139,7 +139,7 @@ class ProductView(CommandView, model=Product):
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in OrderStatus]
 
 
-class OrderView(ServiceModelView, model=Order):
+class OrderView(CommandView, model=Order):
     name = "Order"
     name_plural = "Orders"
     identity = "order"
@@ -174,8 +174,7 @@ class OrderView(ServiceModelView, model=Order):
         "customer": {"fields": ("name", "email", "company"), "order_by": "name"}
     }
     details_template = "admin/order_details.html"
-    # The form carries what was typed; the service's command checks it (the API's rules).
-    form_base_class = CommandForm
+    writes = orders.WRITES
 
     async def load(self, session: AsyncSession, pk: int) -> Any:
         return await orders.get_order(session, pk)
@@ -190,29 +189,9 @@ class OrderView(ServiceModelView, model=Order):
             values["notes"] = ""
         return values
 
-    # The forms and buttons below only translate into the service's commands: every rule
-    # (each field, the permission, draft-only items, the transitions, the version) is the
-    # service's, and its refusal is the message shown.
-
-    async def create(
-        self, session: AsyncSession, principal: Principal, data: dict[str, Any]
-    ) -> Any:
-        return await orders.create_order(session, principal, build(CreateOrder, data))
-
-    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
-        values = self.clean(data)
-
-        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
-            command = build(UpdateOrder, values)
-            return await orders.update_order(
-                session, principal, int(pk), command, expected_version=expected
-            )
-
-        return await self.save_edit(request, save)
-
-    async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        # A delete button names no version: it acts on the row as it is.
-        await orders.delete_order(session, principal, obj.id, expected_version=None)
+    # The buttons and the items form below only translate too: every rule (each field,
+    # the permission, draft-only items, the transitions) is the service's, and its refusal
+    # is the message shown.
 
     async def details_context(self, request: Request) -> dict[str, Any]:
         async with self.database.read_session() as session:

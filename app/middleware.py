@@ -11,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.asgi_parts import header
 from app.db_errors import failure_kind
 from app.errors import problem_response, unavailable_error
 from app.logging_setup import request_id_var
@@ -26,13 +27,6 @@ CONTENT_SECURITY_POLICY = (
     "script-src 'self'; font-src 'self' data:; connect-src 'self'; object-src 'none'; "
     "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def accept_request_id(candidate: str | None) -> str:
@@ -53,7 +47,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = accept_request_id(_header(scope, b"x-request-id"))
+        request_id = accept_request_id(header(scope, b"x-request-id"))
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         started = time.perf_counter()
@@ -155,7 +149,7 @@ class AllowedHostsMiddleware:
         if scope["type"] != "http" or self.any_host:
             await self.app(scope, receive, send)
             return
-        if not host_is_allowed(_header(scope, b"host") or "", self.patterns):
+        if not host_is_allowed(header(scope, b"host") or "", self.patterns):
             response = problem_response(
                 400,
                 detail="This host name is not served here.",
@@ -181,9 +175,9 @@ class SecurityHeadersMiddleware:
         self.session_cookie = session_cookie.encode()
 
     def _authenticated(self, scope: Scope) -> bool:
-        if _header(scope, b"authorization"):
+        if header(scope, b"authorization"):
             return True
-        cookie = _header(scope, b"cookie") or ""
+        cookie = header(scope, b"cookie") or ""
         return self.session_cookie.decode() + "=" in cookie
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

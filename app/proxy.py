@@ -14,12 +14,7 @@ from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
+from app.asgi_parts import header
 
 
 def _valid_ip(value: str) -> bool:
@@ -81,12 +76,12 @@ class TrustedProxyMiddleware:
         if scope["type"] in ("http", "websocket"):
             peer = scope.get("client")
             if peer and (self.trusted.always_trust or self.is_trusted(peer[0])):
-                forwarded_for = _header(scope, b"x-forwarded-for")
+                forwarded_for = header(scope, b"x-forwarded-for")
                 if forwarded_for:
                     client = self.client_from(forwarded_for)
                     if client is not None:
                         scope["client"] = (client, 0)
-                proto = _header(scope, b"x-forwarded-proto")
+                proto = header(scope, b"x-forwarded-proto")
                 if proto:
                     scheme = proto.split(",")[-1].strip().lower()
                     if scheme in {"http", "https", "ws", "wss"}:

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.api.body_guard import CSV_LIMIT, BodyTooLarge
+from app.asgi_parts import header, read_body, replay_body
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
@@ -66,62 +67,24 @@ def token_is_valid(secret_key: str, csrf_secret: object, token: object) -> bool:
     return hmac.compare_digest(expected.hexdigest(), mac)
 
 
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
 def _own_origin(scope: Scope) -> str:
     scheme = scope.get("scheme", "http")
-    host = _header(scope, b"host") or ""
+    host = header(scope, b"host") or ""
     return f"{scheme}://{host}".lower()
 
 
 def _declared_length(scope: Scope) -> int | None:
-    length = _header(scope, b"content-length")
+    length = header(scope, b"content-length")
     return int(length) if length and length.isascii() and length.isdigit() else None
 
 
-async def _read_body(receive: Receive, limit: int) -> tuple[bytes, bool]:
-    """The whole body, or (b"", True) as soon as it passes `limit` (the rest is not read)."""
-    chunks: list[bytes] = []
-    size = 0
-    more = True
-    while more:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return b"", True
-        chunks.append(chunk)
-        more = message.get("more_body", False)
-    return b"".join(chunks), False
-
-
-def _replay(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
-
-
 async def _form_token(scope: Scope, body: bytes) -> str | None:
-    content_type = (_header(scope, b"content-type") or "").lower()
+    content_type = (header(scope, b"content-type") or "").lower()
     if content_type.startswith("application/x-www-form-urlencoded"):
         values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get(CSRF_FIELD)
         return values[0] if values else None
     if content_type.startswith("multipart/form-data"):
-        request = Request(scope, _replay(body))
+        request = Request(scope, replay_body(body))
         try:
             form: FormData = await request.form()
         except Exception:  # a malformed multipart body simply has no token
@@ -166,11 +129,11 @@ class CSRFMiddleware:
         if not changes_state or relative in self.exempt:
             await self.app(scope, receive, send)
             return
-        origin = _header(scope, b"origin")
+        origin = header(scope, b"origin")
         if origin is not None and origin.lower() != _own_origin(scope):
             await _refuse(scope, receive, send, "Cross-site request refused.")
             return
-        token = _header(scope, CSRF_HEADER.encode())
+        token = header(scope, CSRF_HEADER.encode())
         secret = scope.get("session", {}).get(SESSION_KEY)
         if method in SAFE_METHODS:
             if not token_is_valid(self.secret_key, secret, token):
@@ -189,7 +152,7 @@ class CSRFMiddleware:
                 return
             await self.app(scope, self._checked_later(scope, receive, limit, token), send)
             return
-        body, too_large = await _read_body(receive, limit)
+        body, too_large = await read_body(receive, limit)
         if too_large:
             await _refuse(scope, receive, send, TOO_LARGE, status=413)
             return
@@ -198,7 +161,7 @@ class CSRFMiddleware:
         if not token_is_valid(self.secret_key, secret, token):
             await _refuse(scope, receive, send, EXPIRED)
             return
-        await self.app(scope, _replay(body), send)
+        await self.app(scope, replay_body(body), send)
 
     def _checked_later(
         self, scope: Scope, receive: Receive, limit: int, token: str | None
@@ -214,7 +177,7 @@ class CSRFMiddleware:
             nonlocal body
             if body is not None:
                 return await receive()  # the body was handed over: what follows is a disconnect
-            body, too_large = await _read_body(receive, limit)
+            body, too_large = await read_body(receive, limit)
             if too_large:
                 raise BodyTooLarge(limit)
             form_token = token if token is not None else await _form_token(scope, body)

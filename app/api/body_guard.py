@@ -8,6 +8,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.asgi_parts import header
 from app.errors import problem_response
 
 JSON_LIMIT = 1024 * 1024  # 1 MiB
@@ -27,13 +28,6 @@ class BodyTooLarge(HTTPException):
 
     def __init__(self, limit: int) -> None:
         super().__init__(413, f"The body is over {limit} bytes.")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 def _rules(path: str) -> tuple[tuple[str, ...], int]:
@@ -60,12 +54,12 @@ class BodyGuardMiddleware:
             await self.app(scope, receive, send)
             return
         allowed, limit = _rules(path)
-        length_header = _header(scope, b"content-length")
+        length_header = header(scope, b"content-length")
         declared = int(length_header) if length_header and length_header.isdigit() else None
         if declared is not None and declared > limit:
             await self._refuse(scope, receive, send, 413, f"The body is over {limit} bytes.")
             return
-        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        content_type = (header(scope, b"content-type") or "").split(";")[0].strip().lower()
         has_body = declared != 0 if declared is not None else bool(content_type)
         json_like = content_type.endswith("+json") and "application/json" in allowed
         if has_body and content_type not in allowed and not json_like:

@@ -45,6 +45,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.asgi_parts import header, read_body, replay_body
 from app.auth.principal import Principal, principal_in
 from app.db import Database
 from app.db_errors import sqlstate
@@ -79,13 +80,6 @@ NOT_REPLAYABLE = (
     "never stored, so it cannot be replayed. Use a new key to run it again.",
 )
 DIFFERENT_REQUEST = (422, "This Idempotency-Key was used with a different request.")
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope.get("headers", ()):
-        if key == name:
-            return value.decode("latin-1")
-    return None
 
 
 SECRET_FLAG = "carries_secret"
@@ -194,7 +188,7 @@ class IdempotencyMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        key = _header(scope, b"idempotency-key") if scope["type"] == "http" else None
+        key = header(scope, b"idempotency-key") if scope["type"] == "http" else None
         if (
             key is None
             or scope.get("method") != "POST"
@@ -216,7 +210,7 @@ class IdempotencyMiddleware:
         if principal is None:
             await self.app(scope, receive, send)
             return
-        body = await _read_body(receive)
+        body, _ = await read_body(receive)
         fingerprint = hashlib.sha256(
             b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
@@ -234,7 +228,7 @@ class IdempotencyMiddleware:
                 state = scope.setdefault("state", {})
                 state[KEYED_UNIT_STATE] = unit
                 try:
-                    await self.app(scope, _replaying(body), held.send)
+                    await self.app(scope, replay_body(body), held.send)
                 finally:
                     state.pop(KEYED_UNIT_STATE, None)
                 secret = bool(state.get(SECRET_FLAG))
@@ -255,31 +249,6 @@ class _Identity:
     key: str
     path: str
     fingerprint: str
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replaying(body: bytes) -> Receive:
-    sent = False
-
-    async def receive() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
-
-    return receive
 
 
 def _insert(session: AsyncSession, values: dict[str, Any]) -> Insert:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlalchemy import Integer, String, column, func, select, values
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth import ceilings
 from app.auth.principal import Principal
-from app.errors import Conflict, NotFound, ValidationFailed
+from app.commands import authorize, check_version, flush_versioned
+from app.errors import Conflict, NotFound
 from app.lists.grammar import ListSpec
 from app.models import Role, user_roles
 from app.permissions import PERMISSIONS
+from app.roles.commands import CreateRole, UpdateRole
+from app.uniqueness import flush_or_conflict
 
 ROLE_FIELDS = ["name", "description", "permissions", "is_builtin"]
+# The name's unique constraint (PostgreSQL's name, SQLite's wording) → the field it guards.
+UNIQUE = {"uq_roles_name": "name", "roles.name": "name"}
 # The built-in role that always holds every permission (SPEC §14).
 ALL_PERMISSIONS_ROLE = "admin"
 
@@ -48,28 +51,6 @@ PERMISSION_SPEC = ListSpec(
 )
 
 
-def _checked_permissions(permissions: Sequence[str]) -> list[str]:
-    unknown = sorted(set(permissions) - set(PERMISSIONS))
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown permission(s): {', '.join(unknown)}.",
-            errors=[
-                {"loc": ["body", "permissions"], "message": "unknown permission", "type": "enum"}
-            ],
-        )
-    return sorted(set(permissions))
-
-
-def _checked_name(name: str) -> str:
-    name = name.strip()
-    if not 1 <= len(name) <= 64:
-        raise ValidationFailed(
-            "A role name has 1 to 64 characters.",
-            errors=[{"loc": ["body", "name"], "message": "1 to 64 characters", "type": "value"}],
-        )
-    return name
-
-
 async def _ensure_name_free(session: AsyncSession, name: str, exclude_id: int | None) -> None:
     statement = select(Role.id).where(func.lower(Role.name) == name.lower())
     existing = (await session.execute(statement)).scalar_one_or_none()
@@ -84,27 +65,14 @@ async def get_role(session: AsyncSession, role_id: int) -> Role:
     return role
 
 
-async def create_role(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    name: str,
-    description: str = "",
-    permissions: Sequence[str] = (),
-) -> Role:
-    """A new custom role (audited as role.created)."""
-    name = _checked_name(name)
-    checked = _checked_permissions(permissions)
-    ceilings.ensure_holds(principal, checked, "grant these permissions")
-    await _ensure_name_free(session, name, None)
-    role = Role(
-        name=name,
-        description=description.strip()[:255],
-        permissions=checked,
-        is_builtin=False,
-    )
+async def create_role(session: AsyncSession, principal: Principal, command: CreateRole) -> Role:
+    """A new custom role (audited as role.created); granting needs holding every permission."""
+    authorize(principal, "roles:manage")
+    ceilings.ensure_holds(principal, command.permissions, "grant these permissions")
+    await _ensure_name_free(session, command.name, None)
+    role = Role(**command.model_dump(), is_builtin=False)
     session.add(role)
-    await session.flush()
+    await flush_or_conflict(session, UNIQUE)
     audit.record(
         session,
         principal,
@@ -119,39 +87,39 @@ async def create_role(
 async def update_role(
     session: AsyncSession,
     principal: Principal,
-    role: Role,
+    role_id: int,
+    command: UpdateRole,
     *,
-    name: str | None = None,
-    description: str | None = None,
-    permissions: Sequence[str] | None = None,
+    expected_version: int | None,
 ) -> Role:
     """Edit a role; a built-in role keeps its name. Members' access changes at once.
 
     Changing permissions needs holding every one added or removed; the admin role's are
     fixed; no change may leave nobody able to manage users and roles.
     """
-    checked = None if permissions is None else _checked_permissions(permissions)
-    if checked is not None and checked != sorted(role.permissions):
+    role = await get_role(session, role_id)
+    authorize(principal, "roles:manage", role)
+    check_version(role, expected_version)
+    values = command.changes()
+    # Sorted and unique in the command: the same set given again is no change.
+    if values.get("permissions") == sorted(role.permissions):
+        del values["permissions"]
+    permissions_change = "permissions" in values
+    if permissions_change:
         if role.is_builtin and role.name == ALL_PERMISSIONS_ROLE:
             raise Conflict("The admin role always has every permission; it cannot be edited.")
-        changed = set(checked) ^ set(role.permissions)
+        changed = set(values["permissions"]) ^ set(role.permissions)
         ceilings.ensure_holds(principal, changed, "grant or withdraw these permissions")
         await ceilings.lock_staff_access(session)
-    before = audit.snapshot(role, ROLE_FIELDS)
-    if name is not None:
-        name = _checked_name(name)
-        if role.is_builtin and name != role.name:
+    if "name" in values:
+        if role.is_builtin and values["name"] != role.name:
             raise Conflict("Built-in roles cannot be renamed.", field="name")
-        await _ensure_name_free(session, name, role.id)
-        role.name = name
-    if description is not None:
-        role.description = description.strip()[:255]
-    if checked is not None and checked != sorted(role.permissions):
-        role.permissions = checked
-        await ceilings.ensure_staff_can_be_managed(session)
-    changes = audit.diff(before, audit.snapshot(role, ROLE_FIELDS))
+        await _ensure_name_free(session, values["name"], role.id)
+    changes = audit.apply_changes(role, values)
     if changes:
-        await session.flush()
+        await flush_versioned(session, UNIQUE)
+        if permissions_change:
+            await ceilings.ensure_staff_can_be_managed(session)
         audit.record(
             session,
             principal,

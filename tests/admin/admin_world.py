@@ -14,6 +14,7 @@ from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
 from app.models import Base, OrderStatus, User
+from app.roles.commands import CreateRole
 from app.roles.service import create_role
 from app.settings import Settings
 from tests.auth_helpers import admin_csrf
@@ -60,7 +61,7 @@ async def make_world(session: AsyncSession, me: User, settings: Settings) -> Wor
     )
     paid = await make_order(session, customer=buyer, status=OrderStatus.PAID, items=[(stocked, 1)])
     role = await create_role(
-        session, SYSTEM, name=f"auditors-{customer.id}", permissions=["audit:read"]
+        session, SYSTEM, CreateRole(name=f"auditors-{customer.id}", permissions=["audit:read"])
     )
     staffer = await make_user(session, role="clerk")
     staffer_token, _ = await create_token(session, SYSTEM, staffer, name="staffer's script")

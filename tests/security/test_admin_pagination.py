@@ -26,6 +26,7 @@ from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
 from app.lists.cursors import CursorCodec
 from app.models import ApiToken, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from app.roles.commands import CreateRole
 from app.roles.service import create_role
 from app.settings import Settings
 from tests.admin.hostile import admin_browser
@@ -74,7 +75,7 @@ async def _fill(session: AsyncSession, settings: Settings, identity: str) -> Non
             started = await start_session(session, user, meta, settings)
             started.row.last_seen_at = _moment(i) or WHEN
         elif identity in {"role", "audit-event"}:
-            await create_role(session, SYSTEM, name=f"pager-{i}-{id(session)}", permissions=[])
+            await create_role(session, SYSTEM, CreateRole(name=f"pager-{i}-{id(session)}"))
         elif identity in {"webhook-endpoint", "webhook-delivery"}:
             endpoint = WebhookEndpoint(
                 url=f"https://hooks{i}.example.com/in", secret="s" * 32, events=["order.placed"]

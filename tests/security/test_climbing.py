@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.models import ApiToken, Role, User
 from app.roles import service as roles_service
+from app.roles.commands import CreateRole
 from tests.admin.conftest import OpenBrowser
 from tests.api.domain_helpers import assert_problem, token_caller
 from tests.auth_helpers import csrf_from
@@ -28,7 +29,7 @@ USERS = "/api/v1/users"
 
 async def custom_role(session: AsyncSession, name: str, permissions: list[str]) -> Role:
     return await roles_service.create_role(
-        session, Principal.system(), name=name, permissions=permissions
+        session, Principal.system(), CreateRole(name=name, permissions=permissions)
     )
 
 

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ValidationError
 from sqladmin import ModelView
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -39,17 +38,6 @@ logger = logging.getLogger(__name__)
 
 class AdminError(Exception):
     """A message for the admin user (sqladmin shows str(exc) above the form)."""
-
-
-def check_against(schema: type[BaseModel], data: dict[str, Any]) -> None:
-    """The API's schema rules for the fields a form sent (lengths, formats, control
-    characters), as one AdminError message naming the fields; None means left out."""
-    values = {k: v for k, v in data.items() if k in schema.model_fields and v is not None}
-    try:
-        schema.model_validate(values)
-    except ValidationError as exc:
-        messages = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise AdminError(messages or "Invalid input.") from None
 
 
 class StaleEdit(AdminError):

@@ -23,14 +23,15 @@ from wtforms import (
 )
 
 from app.admin.auth import current_principal
-from app.admin.views.base import ServiceModelView, check_against, selected_pks
+from app.admin.views.base import CommandForm, ServiceModelView, selected_pks
 from app.auth import api_tokens, sessions
 from app.auth.principal import Principal
+from app.commands import build
 from app.models import ApiToken, Role, StaffSession, User
 from app.permissions import PERMISSIONS, sees_only_own_rows
 from app.roles import service as roles_service
+from app.roles.commands import CreateRole, UpdateRole
 from app.users import service as users_service
-from app.users.schemas import RoleUpdate
 
 
 class UserView(ServiceModelView, model=User):
@@ -169,9 +170,10 @@ class RoleView(ServiceModelView, model=Role):
     column_sortable_list: ClassVar[Any] = ["id", "name"]
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
-        class RoleForm(Form):
-            name = StringField("Name", [validators.InputRequired(), validators.Length(max=64)])
-            description = TextAreaField("Description", [validators.Length(max=255)])
+        # Only carries what was typed: CreateRole / UpdateRole check every field.
+        class RoleForm(CommandForm):
+            name = StringField("Name")
+            description = TextAreaField("Description")
             permissions = SelectMultipleField(
                 "Permissions",
                 choices=[(p, f"{p} — {text}") for p, text in PERMISSIONS.items()],
@@ -192,30 +194,29 @@ class RoleView(ServiceModelView, model=Role):
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
-        check_against(RoleUpdate, data)
-        return await roles_service.create_role(
-            session,
-            principal,
-            name=data["name"],
-            description=data.get("description") or "",
-            permissions=data.get("permissions") or [],
-        )
+        command = build(CreateRole, _given(data))
+        return await roles_service.create_role(session, principal, command)
 
-    async def update(
-        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
-    ) -> Any:
-        check_against(RoleUpdate, data)
-        return await roles_service.update_role(
-            session,
-            principal,
-            obj,
-            name=data.get("name"),
-            description=data.get("description") or "",
-            permissions=data.get("permissions") or [],
-        )
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        # Every field of the form is sent (no permission ticked is an empty list), so the
+        # edit gives them all; the version is the one the form was opened at.
+        values = {**_given(self.clean(data)), "permissions": data.get("permissions") or []}
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(UpdateRole, values)
+            return await roles_service.update_role(
+                session, principal, int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
         await roles_service.delete_role(session, principal, obj)
+
+
+def _given(data: dict[str, Any]) -> dict[str, Any]:
+    """A form's fields as typed, for a command; a field the post left out is not given."""
+    return {name: value for name, value in data.items() if value is not None}
 
 
 class _OwnedRowsView(ServiceModelView):

@@ -6,13 +6,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response, status
 
-from app.api.conditional import check_if_match, etag_for, is_not_modified, set_etag
+from app.api.conditional import (
+    check_if_match,
+    etag_for,
+    expected_version,
+    is_not_modified,
+    set_etag,
+)
 from app.api.deps import ReaderDep, RowId, SessionDep, require
 from app.api.pages import list_route, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.roles import service
-from app.users.schemas import PermissionRead, RoleCreate, RoleRead, RoleUpdate
+from app.roles.commands import CreateRole, UpdateRole
+from app.users.schemas import PermissionRead, RoleRead
 
 router = APIRouter(tags=["roles"], route_class=ProblemRoute)
 CanRead = Annotated[Principal, Depends(require("users:read"))]
@@ -50,16 +57,10 @@ async def read_role(
     responses=problems(403, 409, 422),
 )
 async def create_role(
-    body: RoleCreate, response: Response, session: SessionDep, principal: CanManage
+    body: CreateRole, response: Response, session: SessionDep, principal: CanManage
 ) -> RoleRead:
     """Create a custom role from registry permissions."""
-    role = await service.create_role(
-        session,
-        principal,
-        name=body.name,
-        description=body.description,
-        permissions=body.permissions,
-    )
+    role = await service.create_role(session, principal, body)
     response.headers["Location"] = f"/api/v1/roles/{role.id}"
     set_etag(response, role.version)
     return RoleRead.model_validate(role)
@@ -72,24 +73,16 @@ async def create_role(
 )
 async def update_role(
     role_id: RowId,
-    body: RoleUpdate,
+    body: UpdateRole,
     request: Request,
     response: Response,
     session: SessionDep,
     principal: CanManage,
 ) -> RoleRead:
     """Edit a role; its members' access changes on their next request."""
-    role = await service.get_role(session, role_id)
-    check_if_match(request, role.version)
     role = await service.update_role(
-        session,
-        principal,
-        role,
-        name=body.name,
-        description=body.description,
-        permissions=body.permissions,
+        session, principal, role_id, body, expected_version=expected_version(request)
     )
-    await session.flush()
     set_etag(response, role.version)
     return RoleRead.model_validate(role)
 

@@ -70,3 +70,29 @@ async def test_a_new_role_gets_one_answer_from_the_api_and_the_admin(
     }
 
     expected_outcome(outcomes, expected)
+
+
+@pytest.mark.parametrize(
+    ("typed", "field"),
+    [({"permissions": ["orders:steal"]}, "permissions"), ({"name": ""}, "name")],
+    ids=["unknown permission", "empty name"],
+)
+async def test_a_role_edit_is_refused_alike_by_the_api_and_the_admin(
+    doors: Doors,  # noqa: F811
+    typed: dict[str, Any],
+    field: str,
+) -> None:
+    role = Role(name="door-editable", description="", permissions=["orders:read"])
+    doors.session.add(role)
+    await doors.session.flush()
+    form = {"name": role.name, "description": "", "permissions": ["orders:read"]}
+
+    api = await doors.client.patch(f"{ROLES}/{role.id}", json=typed, headers=doors.staff.headers)
+    admin = await doors.admin_post(
+        f"/admin/role/edit/{role.id}", {**form, **typed, "version": str(role.version)}
+    )
+
+    assert refused_by_api(api, ("body",)) == refused_by_admin(admin)
+    assert list(refused_by_admin(admin).messages) == [field]
+    await doors.session.refresh(role)
+    assert (role.name, role.permissions) == ("door-editable", ["orders:read"])

@@ -1,23 +1,20 @@
-"""API shapes for webhook endpoints and deliveries."""
+"""API shapes for webhook endpoints and deliveries: the write commands as bodies, and
+the rows as read."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
-from app.text_rules import SingleLine
+from app.webhooks.commands import CreateWebhookEndpoint, UpdateWebhookEndpoint
 
 
-class WebhookEndpointCreate(BaseModel):
-    url: SingleLine = Field(min_length=8, max_length=2048)
-    description: SingleLine = Field(default="", max_length=255)
-    events: list[SingleLine] = Field(min_length=1, max_length=16)
-    is_active: bool = True
+class WebhookEndpointCreate(CreateWebhookEndpoint):
+    """The POST body: the CreateWebhookEndpoint command itself, with its OpenAPI example."""
 
     model_config = ConfigDict(
-        extra="forbid",
         json_schema_extra={
             "examples": [
                 {
@@ -30,13 +27,8 @@ class WebhookEndpointCreate(BaseModel):
     )
 
 
-class WebhookEndpointUpdate(BaseModel):
-    url: SingleLine | None = Field(default=None, min_length=8, max_length=2048)
-    description: SingleLine | None = Field(default=None, max_length=255)
-    events: list[SingleLine] | None = Field(default=None, min_length=1, max_length=16)
-    is_active: bool | None = None
-
-    model_config = ConfigDict(extra="forbid")
+class WebhookEndpointUpdate(UpdateWebhookEndpoint):
+    """The PATCH body: the UpdateWebhookEndpoint command itself."""
 
 
 class WebhookEndpointRead(BaseModel):

@@ -20,12 +20,13 @@ from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
 from app.settings import Settings
 from app.webhooks import service
+from app.webhooks.commands import SUBSCRIBABLE, CreateWebhookEndpoint
 from app.webhooks.delivery import Job, payload
 from app.webhooks.outbox import emit
 from app.worker import Worker
 from tests.conftest import test_settings
 
-ALL_EVENTS = list(service.SUBSCRIBABLE)
+ALL_EVENTS = list(SUBSCRIBABLE)
 PUBLIC_ADDRESS = "93.184.215.14"  # passes the guard; no test ever connects to it
 
 
@@ -89,7 +90,10 @@ async def add_endpoint(
     """Register an endpoint (committed); returns its id and signing secret."""
     async with transaction(database.sessionmaker) as session:
         endpoint, secret = await service.create_endpoint(
-            session, Principal.system(), settings, {"url": url, "events": list(events)}
+            session,
+            Principal.system(),
+            settings,
+            CreateWebhookEndpoint(url=url, events=list(events)),
         )
     return endpoint.id, secret
 

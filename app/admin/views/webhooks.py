@@ -10,14 +10,22 @@ from sqladmin.secret import Secret
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
-from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField, validators
+from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField
 
 from app.admin.notices import redirect_with_notice
-from app.admin.views.base import AdminError, ServiceModelView, require_principal, selected_pks
+from app.admin.views.base import (
+    AdminError,
+    CommandForm,
+    ServiceModelView,
+    require_principal,
+    selected_pks,
+)
 from app.auth.principal import Principal
+from app.commands import build
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.webhooks import DELIVERY_STATUSES
 from app.webhooks import service
+from app.webhooks.commands import SUBSCRIBABLE, CreateWebhookEndpoint, UpdateWebhookEndpoint
 
 
 class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
@@ -38,14 +46,11 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
     column_sortable_list: ClassVar[Any] = ["id", "url"]
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
-        class EndpointForm(Form):
-            url = StringField("URL", [validators.InputRequired(), validators.Length(max=2048)])
-            description = StringField("Description", [validators.Length(max=255)])
-            events = SelectMultipleField(
-                "Events",
-                [validators.InputRequired()],
-                choices=[(e, e) for e in service.SUBSCRIBABLE],
-            )
+        # Only what was typed: the commands check every field (as they do the API's body).
+        class EndpointForm(CommandForm):
+            url = StringField("URL")
+            description = StringField("Description")
+            events = SelectMultipleField("Events", choices=[(e, e) for e in SUBSCRIBABLE])
             is_active = BooleanField("Active", default=True)
             version = HiddenField()
 
@@ -60,14 +65,19 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
             "version": obj.version,
         }
 
+    def clean(self, data: dict[str, Any]) -> dict[str, Any]:
+        # A field the post left out is not given (the command's default, or unchanged).
+        return {k: v for k, v in super().clean(data).items() if v is not None}
+
     def _settings(self) -> Any:
         return self._admin_ref.settings  # type: ignore[attr-defined]
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
         principal = require_principal(request)
         async with self.unit_of_work(request) as session:
+            command = build(CreateWebhookEndpoint, self.clean(data))
             endpoint, secret = await service.create_endpoint(
-                session, principal, self._settings(), self.clean(data)
+                session, principal, self._settings(), command
             )
         # sqladmin re-renders with a one-time modal instead of redirecting (no cookie, no URL).
         Secret.reveal_once(
@@ -78,13 +88,20 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         )
         return endpoint
 
-    async def update(
-        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
-    ) -> Any:
-        return await service.update_endpoint(session, principal, self._settings(), obj, data)
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        values = self.clean(data)
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(UpdateWebhookEndpoint, values)
+            return await service.update_endpoint(
+                session, principal, self._settings(), int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        await service.delete_endpoint(session, principal, obj)
+        # A delete button names no version: it acts on the endpoint as it is.
+        await service.delete_endpoint(session, principal, obj.id, expected_version=None)
 
     @action(
         name="rotate-secret",

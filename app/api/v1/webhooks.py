@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.api.conditional import check_if_match
+from app.api.conditional import check_if_match, expected_version
 from app.api.deps import ReaderDep, RowId, SessionDep, SettingsDep, require
 from app.api.idempotency import mark_secret
-from app.api.pages import list_route, patch_values, row_response, rows_page_response
+from app.api.pages import list_route, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.db_reads import SqlaReader
@@ -48,9 +48,7 @@ async def create_endpoint(
 ) -> Response:
     """Register an endpoint; the response is the only time its signing secret is shown."""
     mark_secret(request)  # never kept for an Idempotency-Key replay
-    endpoint, secret = await service.create_endpoint(
-        session, principal, settings, body.model_dump()
-    )
+    endpoint, secret = await service.create_endpoint(session, principal, settings, body)
     return _with_secret(endpoint, secret, status_code=201)
 
 
@@ -92,10 +90,8 @@ async def update_endpoint(
     principal: Manager,
 ) -> Response:
     """Edit an endpoint (re-activating it clears its failure streak)."""
-    endpoint = await service.get_endpoint(session, endpoint_id)
-    check_if_match(request, endpoint.version)
     endpoint = await service.update_endpoint(
-        session, principal, settings, endpoint, patch_values(body)
+        session, principal, settings, endpoint_id, body, expected_version=expected_version(request)
     )
     return row_response(request, endpoint, WebhookEndpointRead)
 
@@ -105,9 +101,9 @@ async def delete_endpoint(
     endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Remove an endpoint and its pending deliveries."""
-    endpoint = await service.get_endpoint(session, endpoint_id)
-    check_if_match(request, endpoint.version)
-    await service.delete_endpoint(session, principal, endpoint)
+    await service.delete_endpoint(
+        session, principal, endpoint_id, expected_version=expected_version(request)
+    )
     return Response(status_code=204)
 
 

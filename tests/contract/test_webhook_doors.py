@@ -11,6 +11,7 @@ import pytest
 from app.models import WebhookEndpoint
 from tests.contract.test_doors_agree import (
     Doors,
+    Stored,
     created,
     doors,  # noqa: F401 (the fixture)
     expected_outcome,
@@ -72,3 +73,48 @@ async def test_a_new_webhook_endpoint_gets_one_answer_from_both_doors(
     }
 
     expected_outcome(outcomes, expected)
+
+
+EDITS: dict[str, tuple[dict[str, Any], dict[str, Any] | str]] = {
+    "new events and description": (
+        {"events": ["order.paid"], "description": "ERP"},
+        {"events": ["order.paid"], "description": "ERP"},
+    ),
+    "unknown event": ({"events": ["order.eaten"]}, "events"),
+    "URL that is not http": ({"url": "ftp://93.184.215.14/hook"}, "url"),
+}
+
+
+@pytest.mark.parametrize("case", list(EDITS))
+async def test_an_edit_of_a_webhook_endpoint_gets_one_answer_from_both_doors(
+    doors: Doors,  # noqa: F811
+    case: str,
+) -> None:
+    typed, expected = EDITS[case]
+
+    async def edit(through_admin: bool) -> Any:
+        made = await doors.client.post(
+            WEBHOOKS, json={"url": PUBLIC_URL, "events": ORDER_PLACED}, headers=doors.staff.headers
+        )
+        row = await doors.session.get(WebhookEndpoint, made.json()["id"])
+        assert row is not None
+        before = {name: getattr(row, name) for name in FIELDS}
+        if through_admin:
+            form = {"url": row.url, "description": "", "events": row.events, "is_active": "y"}
+            response = await doors.admin_post(
+                f"/admin/webhook-endpoint/edit/{row.id}",
+                {**form, **typed, "version": str(row.version)},
+            )
+            success, refused = 302, refused_by_admin
+        else:
+            headers = {**doors.staff.headers, "If-Match": f'"{row.version}"'}
+            response = await doors.client.patch(f"{WEBHOOKS}/{row.id}", json=typed, headers=headers)
+            success, refused = 200, lambda r: refused_by_api(r, ("body",))
+        await doors.session.refresh(row)
+        after = {name: getattr(row, name) for name in FIELDS}
+        if response.status_code != success:
+            assert after == before, "refused, yet the row changed"
+            return refused(response)
+        return Stored({k: v for k, v in after.items() if before[k] != v})
+
+    expected_outcome({"api": await edit(False), "admin": await edit(True)}, expected)

@@ -77,27 +77,6 @@ class RoleRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
 
-class RoleCreate(BaseModel):
-    name: SingleLine = Field(min_length=1, max_length=64)
-    description: SingleLine = Field(default="", max_length=255)
-    permissions: list[SingleLine] = Field(default_factory=list, max_length=128)
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [{"name": "auditor", "permissions": ["audit:read", "orders:read"]}]
-        },
-    )
-
-
-class RoleUpdate(BaseModel):
-    name: SingleLine | None = Field(default=None, min_length=1, max_length=64)
-    description: SingleLine | None = Field(default=None, max_length=255)
-    permissions: list[SingleLine] | None = Field(default=None, max_length=128)
-
-    model_config = ConfigDict(extra="forbid")
-
-
 class PermissionRead(BaseModel):
     name: str
     description: str

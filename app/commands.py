@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
@@ -106,6 +106,19 @@ def refuse_null(value: Any) -> Any:
     if value is None:
         raise PydanticCustomError("null", "may not be null")
     return value
+
+
+class PartialUpdate(BaseModel):
+    """An edit command: new values for some fields; a field left out stays as it is, and
+    none may be given as null (every subclass's fields, through the validator below)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields given, with their checked values."""
+        return self.model_dump(exclude_unset=True)
 
 
 def authorize(principal: Principal, permission: str, row: object | None = None) -> None:

@@ -7,11 +7,11 @@ API's rule: email-validator, the domain lower-cased) whichever door it came thro
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from app.commands import refuse_null
+from app.commands import PartialUpdate
 from app.text_rules import NAME_LENGTH, ONE_LINE_RULE, Email, LongText, Name
 
 PHONE_LENGTH = 50
@@ -35,7 +35,7 @@ class CreateCustomer(BaseModel):
     is_active: bool = True
 
 
-class UpdateCustomer(BaseModel):
+class UpdateCustomer(PartialUpdate):
     """New values for some of a customer's fields; a field left out stays as it is."""
 
     model_config = _COMMAND
@@ -46,9 +46,3 @@ class UpdateCustomer(BaseModel):
     company: Company | None = None
     notes: LongText | None = None
     is_active: bool | None = None
-
-    _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
-
-    def changes(self) -> dict[str, Any]:
-        """The fields given, with their checked values."""
-        return self.model_dump(exclude_unset=True)

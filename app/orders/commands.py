@@ -9,11 +9,11 @@ service's own arguments; a state change (place, pay, ship, cancel) is its `Actio
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.commands import refuse_null
+from app.commands import PartialUpdate
 from app.models.base import INTEGER_RANGE
 from app.text_rules import LongText
 
@@ -49,19 +49,13 @@ class CreateOrder(BaseModel):
     items: tuple[NewItem, ...] = Field(default=(), max_length=MAX_ITEMS)
 
 
-class UpdateOrder(BaseModel):
+class UpdateOrder(PartialUpdate):
     """New notes, or a new customer for a draft; a field left out stays as it is."""
 
     model_config = _COMMAND
 
     customer_id: RowId | None = None
     notes: LongText | None = None
-
-    _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
-
-    def changes(self) -> dict[str, Any]:
-        """The fields given, with their checked values."""
-        return self.model_dump(exclude_unset=True)
 
 
 class AddItem(NewItem):

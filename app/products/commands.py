@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -19,11 +19,10 @@ from pydantic import (
     ConfigDict,
     Field,
     WithJsonSchema,
-    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from app.commands import refuse_null
+from app.commands import PartialUpdate
 from app.text_rules import LongText, Name
 
 # The database's CHECK (app/models/products.py) holds the stored form; this is what a
@@ -105,7 +104,7 @@ class CreateProduct(BaseModel):
     is_active: bool = True
 
 
-class UpdateProduct(BaseModel):
+class UpdateProduct(PartialUpdate):
     """New values for some of a product's fields; a field left out stays as it is."""
 
     model_config = _COMMAND
@@ -117,9 +116,3 @@ class UpdateProduct(BaseModel):
     stock: Count | None = None
     reorder_level: Count | None = None
     is_active: bool | None = None
-
-    _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
-
-    def changes(self) -> dict[str, Any]:
-        """The fields given, with their checked values."""
-        return self.model_dump(exclude_unset=True)

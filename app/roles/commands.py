@@ -9,7 +9,7 @@ once each and sorted, whichever door it came through.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -17,11 +17,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from app.commands import refuse_null
+from app.commands import PartialUpdate
 from app.permissions import PERMISSIONS
 from app.text_rules import ONE_LINE_RULE
 
@@ -72,7 +71,7 @@ class CreateRole(BaseModel):
     permissions: Permissions = Field(default_factory=list)
 
 
-class UpdateRole(BaseModel):
+class UpdateRole(PartialUpdate):
     """New values for some of a role's fields; a field left out stays as it is."""
 
     model_config = _COMMAND
@@ -80,9 +79,3 @@ class UpdateRole(BaseModel):
     name: RoleName | None = None
     description: RoleDescription | None = None
     permissions: Permissions | None = None
-
-    _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
-
-    def changes(self) -> dict[str, Any]:
-        """The fields given, with their checked values."""
-        return self.model_dump(exclude_unset=True)

@@ -10,7 +10,7 @@ and its refusal names `url` too.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import (
     AfterValidator,
@@ -18,11 +18,10 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from app.commands import refuse_null
+from app.commands import PartialUpdate
 from app.text_rules import ONE_LINE_RULE
 from app.webhooks.outbox import EVENT_TYPES
 from app.webhooks.urls import MAX_URL_LENGTH
@@ -73,7 +72,7 @@ class CreateWebhookEndpoint(BaseModel):
     is_active: bool = True
 
 
-class UpdateWebhookEndpoint(BaseModel):
+class UpdateWebhookEndpoint(PartialUpdate):
     """New values for some of an endpoint's fields; a field left out stays as it is."""
 
     model_config = _COMMAND
@@ -82,9 +81,3 @@ class UpdateWebhookEndpoint(BaseModel):
     description: Description | None = None
     events: Events | None = None
     is_active: bool | None = None
-
-    _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
-
-    def changes(self) -> dict[str, Any]:
-        """The fields given, with their checked values."""
-        return self.model_dump(exclude_unset=True)

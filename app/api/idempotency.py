@@ -35,53 +35,39 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.api.idempotency_records import (
+    DIFFERENT_REQUEST,
+    IN_PROGRESS,
+    NOT_REPLAYABLE,
+    Claim,
+    Identity,
+    Stored,
+    claim_key,
+    insert_record,
+    outcome_of_existing,
+)
 from app.asgi_parts import header, read_body, replay_body
 from app.auth.principal import Principal, principal_in
 from app.db import Database
-from app.db_errors import sqlstate
 from app.errors import AppError, problem_response
 from app.models import IdempotencyRecord
-from app.models.base import utcnow
 from app.retry import RETRY_AFTER_SECONDS, note_rerun_is_safe
 
 logger = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
-RETENTION = timedelta(hours=24)
-# An in-flight record is never committed any more; one older than this was left by an
-# earlier version of the service whose request died, and is cleared.
-ABANDONED_AFTER = timedelta(minutes=5)
 REPLAYED_HEADERS = ("content-type", "location", "etag")
 MAX_STORED_BODY = 1024 * 1024
 # Not stored: answers that say "not now" rather than "this is the outcome"; the key is
 # free for a retry at once.
 NOT_STORED_STATUSES = frozenset({429})
-# PostgreSQL's lock_not_available: the claim waited for a concurrent first request longer
-# than the connection's lock timeout (app/db.py).
-LOCK_TIMEOUT_SQLSTATE = "55P03"
 KEYED_UNIT_STATE = "keyed_unit"
-IN_PROGRESS = (
-    409,
-    "A request with this Idempotency-Key is still in progress; retry after a moment to get "
-    "its response.",
-)
-NOT_REPLAYABLE = (
-    409,
-    "The request under this Idempotency-Key ran; its response carried a secret, which is "
-    "never stored, so it cannot be replayed. Use a new key to run it again.",
-)
-DIFFERENT_REQUEST = (422, "This Idempotency-Key was used with a different request.")
-
-
 SECRET_FLAG = "carries_secret"
 
 
@@ -132,24 +118,6 @@ class KeyedUnit:
             raise
         else:
             self.keeps_work = True
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """A recorded response, as a repeat gets it."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class _Claim:
-    """What the claim found: go ahead (record_id), a response to replay, or a refusal."""
-
-    record_id: int | None = None
-    replay: _Stored | None = None
-    refusal: tuple[int, str] | None = None
 
 
 @dataclass
@@ -214,10 +182,10 @@ class IdempotencyMiddleware:
         fingerprint = hashlib.sha256(
             b"\n".join([scope["path"].encode(), scope.get("query_string", b""), body])
         ).hexdigest()
-        identity = _Identity(principal.key, key, scope["path"][:2048], fingerprint)
+        identity = Identity(principal.key, key, scope["path"][:2048], fingerprint)
         held = _Held()
         async with database.connection_slot(), database.sessionmaker() as session:
-            claim = await _claim(session, identity)
+            claim = await claim_key(session, identity)
             if claim.replay is not None or claim.refusal is not None:
                 await session.rollback()
             else:
@@ -241,97 +209,6 @@ class IdempotencyMiddleware:
             await held.release(send)
 
 
-@dataclass(frozen=True)
-class _Identity:
-    """Who sent which key for what: the record's identifying fields."""
-
-    principal_key: str
-    key: str
-    path: str
-    fingerprint: str
-
-
-def _insert(session: AsyncSession, values: dict[str, Any]) -> Insert:
-    """INSERT the record, doing nothing when the key is there (waiting for a concurrent one)."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return (
-        dialect.insert(IdempotencyRecord)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["principal_key", "key"])
-        .returning(IdempotencyRecord.id)
-    )
-
-
-def _record_values(identity: _Identity, now: datetime) -> dict[str, Any]:
-    return {
-        "principal_key": identity.principal_key,
-        "key": identity.key,
-        "method": "POST",
-        "path": identity.path,
-        "request_hash": identity.fingerprint,
-        "response_headers": {},
-        "created_at": now,
-        "expires_at": now + RETENTION,
-    }
-
-
-async def _insert_record(
-    session: AsyncSession, identity: _Identity, **response: Any
-) -> int | tuple[int, str] | None:
-    """The new record's id; None if the key is taken; IN_PROGRESS if the wait timed out."""
-    values = _record_values(identity, utcnow()) | response
-    try:
-        return (await session.execute(_insert(session, values))).scalar_one_or_none()
-    except DBAPIError as error:
-        if sqlstate(error) != LOCK_TIMEOUT_SQLSTATE:
-            raise
-        await session.rollback()
-        return IN_PROGRESS
-
-
-async def _claim(session: AsyncSession, identity: _Identity) -> _Claim:
-    """Claim the key in this transaction, or say what a repeat gets instead."""
-    for _ in range(2):
-        inserted = await _insert_record(session, identity)
-        if isinstance(inserted, tuple):
-            return _Claim(refusal=inserted)
-        if inserted is not None:
-            return _Claim(record_id=inserted)
-        found = await _outcome_of_existing(session, identity)
-        if found is not None:
-            return found
-        # The key's record had expired (or was abandoned) and is gone: claim it again.
-    return _Claim(refusal=IN_PROGRESS)
-
-
-async def _outcome_of_existing(session: AsyncSession, identity: _Identity) -> _Claim | None:
-    """What a repeat gets from the committed record; None when the record was cleared."""
-    record = (
-        await session.execute(
-            select(IdempotencyRecord).where(
-                IdempotencyRecord.principal_key == identity.principal_key,
-                IdempotencyRecord.key == identity.key,
-            )
-        )
-    ).scalar_one_or_none()
-    if record is None:
-        return None  # deleted between our INSERT and this SELECT (expired, purged)
-    now = utcnow()
-    abandoned = record.response_status is None and now - record.created_at > ABANDONED_AFTER
-    if record.expires_at <= now or abandoned:
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == record.id))
-        return None
-    if record.request_hash != identity.fingerprint:
-        return _Claim(refusal=DIFFERENT_REQUEST)
-    if record.response_status is None:
-        return _Claim(refusal=IN_PROGRESS)
-    if record.response_body is None:
-        return _Claim(refusal=NOT_REPLAYABLE)
-    return _Claim(
-        replay=_Stored(record.response_status, dict(record.response_headers), record.response_body)
-    )
-
-
 def _response_fields(held: _Held, *, secret: bool) -> dict[str, Any]:
     """The record's response columns; a secret or oversized body is not kept."""
     if secret or len(held.body) > MAX_STORED_BODY:
@@ -347,12 +224,12 @@ def _response_fields(held: _Held, *, secret: bool) -> dict[str, Any]:
 async def _settle(
     session: AsyncSession,
     unit: KeyedUnit,
-    identity: _Identity,
-    claim: _Claim,
+    identity: Identity,
+    claim: Claim,
     held: _Held,
     *,
     secret: bool,
-) -> _Claim:
+) -> Claim:
     """Commit the record with the effect and say what to send: the held response, or
     (when a concurrent repeat took the key meanwhile) what that one recorded."""
     status = held.status
@@ -362,12 +239,12 @@ async def _settle(
     response = _response_fields(held, secret=secret)
     if unit.keeps_work is False:
         # The refusal rolled back its work and the claim with it: record the answer anew.
-        inserted = await _insert_record(session, identity, **response)
+        inserted = await insert_record(session, identity, **response)
         if isinstance(inserted, tuple) or inserted is None:
             # A repeat claimed the key during the rollback and has answered by now:
             # both callers get one answer, the recorded one.
             await session.rollback()
-            found = await _outcome_of_existing(session, identity)
+            found = await outcome_of_existing(session, identity)
             await session.rollback()
             if found is None or found.refusal == DIFFERENT_REQUEST:
                 return claim  # nothing recorded for this request: our own answer stands
@@ -383,7 +260,7 @@ async def _settle(
     return claim
 
 
-async def _replay(stored: _Stored, send: Send) -> None:
+async def _replay(stored: Stored, send: Send) -> None:
     headers = [(k.encode(), v.encode()) for k, v in stored.headers.items()]
     headers.append((b"idempotent-replayed", b"true"))
     await send({"type": "http.response.start", "status": stored.status, "headers": headers})
@@ -409,13 +286,3 @@ def _slug(status: int, detail: str) -> str:
     if detail == IN_PROGRESS[1]:
         return "idempotency-in-progress"
     return {409: "idempotency-conflict", 400: "bad-request"}.get(status, "validation-error")
-
-
-async def purge_expired(database: Database) -> int:
-    """Delete records past their 24 h (used by `backoffice purge`)."""
-    async with database.sessionmaker() as session:
-        result = await session.execute(
-            delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= utcnow())
-        )
-        await session.commit()
-        return int(result.rowcount)  # type: ignore[attr-defined]

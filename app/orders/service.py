@@ -23,18 +23,24 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from app import audit
 from app.auth.principal import Principal
-from app.commands import Writes, authorize, check_version, flush_versioned
+from app.commands import Writes, authorize
 from app.errors import Conflict, NotFound, ValidationFailed
 from app.lists.grammar import ListSpec
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
 from app.models.base import utcnow
-from app.orders import repository, stock
-from app.orders.commands import MAX_QUANTITY, Action, AddItem, CreateOrder, UpdateItem, UpdateOrder
+from app.orders import repository
+from app.orders.commands import MAX_QUANTITY, AddItem, CreateOrder, UpdateItem, UpdateOrder
 from app.orders.repository import Lock
-from app.webhooks.outbox import emit
-
-# Orders have no unique field a caller chooses (the number derives from the id).
-UNIQUE: dict[str, str] = {}
+from app.orders.transitions import lock_for_bulk_action as lock_for_bulk_action
+from app.orders.transitions import transition as transition
+from app.orders.writes import (
+    DELETABLE,
+    InvalidTransition,
+    OrderNotDraft,
+    flush,
+    load_for_write,
+    snapshot,
+)
 
 LIST_SPEC = ListSpec(
     model=Order,
@@ -45,32 +51,6 @@ LIST_SPEC = ListSpec(
     ranges=("id", "total", "created_at", "updated_at", "placed_at"),
 )
 
-# Which states each action may start from.
-TRANSITIONS: dict[Action, tuple[OrderStatus, ...]] = {
-    "place": (OrderStatus.DRAFT,),
-    "pay": (OrderStatus.PLACED,),
-    "ship": (OrderStatus.PAID,),
-    "cancel": (OrderStatus.DRAFT, OrderStatus.PLACED, OrderStatus.PAID),
-}
-TARGET: dict[Action, OrderStatus] = {
-    "place": OrderStatus.PLACED,
-    "pay": OrderStatus.PAID,
-    "ship": OrderStatus.SHIPPED,
-    "cancel": OrderStatus.CANCELLED,
-}
-# Orders in these states hold stock taken from the products.
-HOLDS_STOCK = (OrderStatus.PLACED, OrderStatus.PAID, OrderStatus.SHIPPED)
-# Orders in these states may be deleted; the others hold or held stock: cancel them.
-DELETABLE = (OrderStatus.DRAFT, OrderStatus.CANCELLED)
-
-
-class InvalidTransition(Conflict):
-    """The action is not allowed from the order's current status."""
-
-
-class OrderNotDraft(Conflict):
-    """Items can change only while the order is a draft."""
-
 
 async def get_order(session: AsyncSession, order_id: int) -> Order:
     """One order with its customer and items, to read (no lock)."""
@@ -78,37 +58,6 @@ async def get_order(session: AsyncSession, order_id: int) -> Order:
     if order is None:
         raise NotFound("No such order.")
     return order
-
-
-# --- the checks every write makes ---------------------------------------------------------
-
-
-async def _load_for_write(
-    session: AsyncSession,
-    principal: Principal,
-    order_id: int,
-    permission: str,
-    expected_version: int | None,
-    lock: Lock = Lock.WRITE,
-) -> Order:
-    """The one locked load of a write: the order (customer, items, products), then the
-    caller's permission on it and the version they expect (412 when it is not the row's)."""
-    order = await repository.load_order(session, order_id, lock=lock)
-    if order is None:
-        raise NotFound("No such order.")
-    authorize(principal, permission, order)
-    check_version(order, expected_version)
-    return order
-
-
-async def _flush(session: AsyncSession) -> None:
-    # The version checked under the lock cannot move before this write on PostgreSQL; if
-    # it did (a load that could not lock), the ORM's version check makes it a 412.
-    await flush_versioned(session, UNIQUE)
-
-
-def _snapshot(order: Order) -> dict[str, Any]:
-    return audit.snapshot(order, ["number", "customer_id", "status", "notes", "total", "placed_at"])
 
 
 def _recompute_total(order: Order) -> None:
@@ -224,7 +173,7 @@ async def create_order(session: AsyncSession, principal: Principal, command: Cre
         .execution_options(synchronize_session=False)
     )
     set_committed_value(order, "number", number)
-    changes = audit.diff(None, _snapshot(order))
+    changes = audit.diff(None, snapshot(order))
     changes["items"] = [
         None,
         [
@@ -252,7 +201,7 @@ async def update_order(
     expected_version: int | None,
 ) -> Order:
     """Edit notes (any time) or the customer (drafts only)."""
-    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
+    order = await load_for_write(session, principal, order_id, "orders:update", expected_version)
     values = command.changes()
     customer = None
     if values.get("customer_id", order.customer_id) != order.customer_id:
@@ -262,7 +211,7 @@ async def update_order(
     if customer is not None:
         order.customer = customer  # the answer shows the new customer, not the old
     if changes:
-        await _flush(session)
+        await flush(session)
         audit.record(
             session,
             principal,
@@ -278,7 +227,7 @@ async def delete_order(
     session: AsyncSession, principal: Principal, order_id: int, *, expected_version: int | None
 ) -> None:
     """Delete a draft or cancelled order (others hold or held stock: cancel them instead)."""
-    order = await _load_for_write(
+    order = await load_for_write(
         session, principal, order_id, "orders:delete", expected_version, Lock.DELETE
     )
     if order.status not in DELETABLE:
@@ -287,9 +236,9 @@ async def delete_order(
             "deleted.",
             status=order.status,
         )
-    before = _snapshot(order)
+    before = snapshot(order)
     await session.delete(order)
-    await _flush(session)
+    await flush(session)
     audit.record(
         session,
         principal,
@@ -309,7 +258,7 @@ async def add_item(
     expected_version: int | None,
 ) -> Order:
     """Add a product to a draft (merging with its existing line); the total follows."""
-    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
+    order = await load_for_write(session, principal, order_id, "orders:update", expected_version)
     _require_draft(order)
     products = await _orderable_products(session, [command.product_id], [["product_id"]])
     product = products[command.product_id]
@@ -327,7 +276,7 @@ async def add_item(
         line.quantity = new_quantity
     _recompute_total(order)
     order.updated_at = utcnow()  # bumps the order's version: its ETag covers its items
-    await _flush(session)
+    await flush(session)
     audit.record(
         session,
         principal,
@@ -356,14 +305,14 @@ async def update_item(
     expected_version: int | None,
 ) -> Order:
     """Change a draft line's quantity."""
-    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
+    order = await load_for_write(session, principal, order_id, "orders:update", expected_version)
     _require_draft(order)
     line = _line(order, item_id)
     old_quantity, old_total = line.quantity, order.total
     line.quantity = command.quantity
     _recompute_total(order)
     order.updated_at = utcnow()
-    await _flush(session)
+    await flush(session)
     audit.record(
         session,
         principal,
@@ -384,14 +333,14 @@ async def remove_item(
     expected_version: int | None,
 ) -> Order:
     """Remove a draft line."""
-    order = await _load_for_write(session, principal, order_id, "orders:update", expected_version)
+    order = await load_for_write(session, principal, order_id, "orders:update", expected_version)
     _require_draft(order)
     line = _line(order, item_id)
     old_total = order.total
     order.items.remove(line)
     _recompute_total(order)
     order.updated_at = utcnow()
-    await _flush(session)
+    await flush(session)
     audit.record(
         session,
         principal,
@@ -401,87 +350,6 @@ async def remove_item(
         changes=_item_changes(line.product.sku, line.quantity, None, order, old_total),
     )
     return order
-
-
-def _check_transition(order: Order, action: Action) -> None:
-    if OrderStatus(order.status) not in TRANSITIONS[action]:
-        allowed = ", ".join(s.value for s in TRANSITIONS[action])
-        raise InvalidTransition(
-            f"Cannot {action} order {order.number}: it is {order.status} "
-            f"(only {allowed} orders can be {TARGET[action].value}).",
-            status=order.status,
-            action=action,
-        )
-    if action == "place" and not order.items:
-        raise InvalidTransition(f"Order {order.number} has no items to place.", action=action)
-
-
-def _event_payload(order: Order) -> dict[str, Any]:
-    return {
-        "order": {
-            "id": order.id,
-            "number": order.number,
-            "status": order.status,
-            "customer_id": order.customer_id,
-            "total": order.total,
-            "placed_at": order.placed_at,
-            "items": [
-                {"product_id": i.product_id, "quantity": i.quantity, "unit_price": i.unit_price}
-                for i in order.items
-            ],
-        }
-    }
-
-
-async def transition(
-    session: AsyncSession,
-    principal: Principal,
-    order_id: int,
-    action: Action,
-    *,
-    expected_version: int | None,
-) -> Order:
-    """place / pay / ship / cancel one order; stock moves with it; audited and announced.
-
-    One locked load of the order (with customer, items and products), then its products
-    locked to move their stock, then the writes: nothing is read twice.
-    """
-    order = await _load_for_write(
-        session, principal, order_id, f"orders:{action}", expected_version
-    )
-    _check_transition(order, action)
-    before = _snapshot(order)
-    stock_changes: dict[str, list[int]] = {}
-    if action == "place":
-        stock_changes = await stock.reserve_stock(session, order)
-        order.placed_at = utcnow()
-    elif action == "cancel" and OrderStatus(order.status) in HOLDS_STOCK:
-        stock_changes = await stock.release_stock(session, order)
-    order.status = TARGET[action].value
-    await _flush(session)
-    changes = audit.diff(before, _snapshot(order))
-    if stock_changes:
-        changes["stock"] = [
-            {sku: old for sku, (old, _) in stock_changes.items()},
-            {sku: new for sku, (_, new) in stock_changes.items()},
-        ]
-    audit.record(
-        session,
-        principal,
-        f"order.{TARGET[action].value}",
-        resource_type="order",
-        resource_id=order.id,
-        changes=changes,
-    )
-    await emit(session, f"order.{TARGET[action].value}", _event_payload(order))
-    return order
-
-
-async def lock_for_bulk_action(session: AsyncSession, order_ids: Sequence[int]) -> None:
-    """Lock several orders and all their products up front, for one transaction that acts
-    on each in turn: order by order, one order's products would be locked after another's,
-    out of the global id order (app/orders/repository.py)."""
-    await repository.lock_orders_with_products(session, order_ids)
 
 
 # What the admin's order forms translate into (app/admin/views/domain.py CommandView).

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import Customer, WebhookEvent
-from app.orders import service as orders_service
+from app.orders import transitions as order_transitions
 from tests.api.order_helpers import (
     ACTIONS,
     ALLOWED,
@@ -358,14 +358,14 @@ async def test_a_placement_that_fails_after_writing_its_event_leaves_no_trace(
     """The event row belongs to the placement's transaction: the rollback takes it away too."""
     product = await make_product(session, stock=5, reorder_level=4)
     order = await create_order(client, admin_caller.headers, customer.id, [(product.id, 2)])
-    real_emit = orders_service.emit
+    real_emit = order_transitions.emit
     written: list[WebhookEvent] = []
 
     async def emit_then_crash(db: AsyncSession, event_type: str, data: dict[str, Any]) -> Any:
         written.append(await real_emit(db, event_type, data))
         raise RuntimeError("the process died after writing the event")
 
-    monkeypatch.setattr(orders_service, "emit", emit_then_crash)
+    monkeypatch.setattr(order_transitions, "emit", emit_then_crash)
 
     response = await act(client, admin_caller.headers, order["id"], "place")
 

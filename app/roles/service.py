@@ -131,8 +131,13 @@ async def update_role(
     return role
 
 
-async def delete_role(session: AsyncSession, principal: Principal, role: Role) -> None:
+async def delete_role(
+    session: AsyncSession, principal: Principal, role_id: int, *, expected_version: int | None
+) -> None:
     """Delete a custom role that no user holds (409 otherwise)."""
+    role = await get_role(session, role_id)
+    authorize(principal, "roles:manage", role)
+    check_version(role, expected_version)
     if role.is_builtin:
         raise Conflict("Built-in roles cannot be deleted.")
     holders = (
@@ -144,7 +149,7 @@ async def delete_role(session: AsyncSession, principal: Principal, role: Role) -
         raise Conflict(f"The role is held by {holders} user(s); remove it from them first.")
     before = audit.snapshot(role, ROLE_FIELDS)
     await session.delete(role)
-    await session.flush()
+    await flush_versioned(session, UNIQUE)
     audit.record(
         session,
         principal,

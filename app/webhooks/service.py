@@ -127,11 +127,14 @@ async def update_endpoint(
 
 
 async def rotate_secret(
-    session: AsyncSession, principal: Principal, endpoint: WebhookEndpoint
-) -> str:
+    session: AsyncSession, principal: Principal, endpoint_id: int, *, expected_version: int | None
+) -> tuple[WebhookEndpoint, str]:
     """Issue a new signing secret, returned this once; the old one stops signing at once."""
+    endpoint = await get_endpoint(session, endpoint_id)
+    authorize(principal, "webhooks:manage", endpoint)
+    check_version(endpoint, expected_version)
     endpoint.secret = new_secret()
-    await session.flush()
+    await flush_versioned(session, {})
     audit.record(
         session,
         principal,
@@ -140,7 +143,7 @@ async def rotate_secret(
         resource_id=endpoint.id,
         changes={"secret": [audit.REDACTED, audit.REDACTED]},
     )
-    return endpoint.secret
+    return endpoint, endpoint.secret
 
 
 async def delete_endpoint(

@@ -16,10 +16,12 @@ from app.customers import service as customers
 from app.customers.commands import CreateCustomer, UpdateCustomer
 from app.db import Database
 from app.errors import PermissionDenied, PreconditionFailed
-from app.models import Customer, Product
+from app.models import Customer, Product, Role, WebhookEndpoint
 from app.products import importer
 from app.products import service as products
 from app.products.commands import CreateProduct, UpdateProduct
+from app.roles import service as roles
+from app.webhooks import service as webhooks
 from tests.api.order_helpers import caller
 from tests.factories import make_customer, make_product
 
@@ -46,16 +48,40 @@ def customer_delete(
     return customers.delete_customer(session, who, row_id, expected_version=expected)
 
 
-WRITES: dict[str, tuple[type[Product] | type[Customer], Write]] = {
+def role_delete(session: AsyncSession, who: Principal, row_id: int, expected: int | None) -> Any:
+    return roles.delete_role(session, who, row_id, expected_version=expected)
+
+
+def secret_rotation(
+    session: AsyncSession, who: Principal, row_id: int, expected: int | None
+) -> Any:
+    return webhooks.rotate_secret(session, who, row_id, expected_version=expected)
+
+
+Model = type[Product] | type[Customer] | type[Role] | type[WebhookEndpoint]
+WRITES: dict[str, tuple[Model, Write]] = {
     "product edit": (Product, product_edit),
     "product delete": (Product, product_delete),
     "customer edit": (Customer, customer_edit),
     "customer delete": (Customer, customer_delete),
+    "role delete": (Role, role_delete),
+    "webhook secret rotation": (WebhookEndpoint, secret_rotation),
 }
 
 
-async def fresh_row(session: AsyncSession, model: type[Product] | type[Customer]) -> Any:
-    return await (make_product(session) if model is Product else make_customer(session))
+async def fresh_row(session: AsyncSession, model: Model) -> Any:
+    if model is Product:
+        return await make_product(session)
+    if model is Customer:
+        return await make_customer(session)
+    row: Role | WebhookEndpoint = (
+        Role(name="checked-role", description="", permissions=["orders:read"])
+        if model is Role
+        else WebhookEndpoint(url="https://hooks.example.com/in", events=[], secret="whsec_x")
+    )
+    session.add(row)
+    await session.flush()
+    return row
 
 
 async def staff(session: AsyncSession, role: str = "admin") -> Principal:

@@ -119,8 +119,10 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
             )
         try:
             async with self.unit_of_work(request) as session:
-                endpoint = await self.load_or_fail(session, int(pks[0]))
-                secret = await service.rotate_secret(session, principal, endpoint)
+                # The action names no version: it acts on the endpoint as it is.
+                endpoint, secret = await service.rotate_secret(
+                    session, principal, int(pks[0]), expected_version=None
+                )
         except AdminError as exc:
             return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
         Secret.reveal_once(

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 
 from app.api.conditional import (
-    check_if_match,
     etag_for,
     expected_version,
     is_not_modified,
@@ -96,7 +95,7 @@ async def delete_role(
     role_id: RowId, request: Request, session: SessionDep, principal: CanManage
 ) -> Response:
     """Delete a custom role nobody holds."""
-    role = await service.get_role(session, role_id)
-    check_if_match(request, role.version)
-    await service.delete_role(session, principal, role)
+    await service.delete_role(
+        session, principal, role_id, expected_version=expected_version(request)
+    )
     return Response(status_code=204)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from app.api.conditional import check_if_match, expected_version
+from app.api.conditional import expected_version
 from app.api.deps import ReaderDep, RowId, SessionDep, SettingsDep, require
 from app.api.idempotency import mark_secret
 from app.api.pages import list_route, row_response, rows_page_response
@@ -134,9 +134,9 @@ async def rotate_endpoint_secret(
     """Issue a new signing secret; the old one stops signing at once, the new one is shown
     this once."""
     mark_secret(request)  # never kept for an Idempotency-Key replay
-    endpoint = await service.get_endpoint(session, endpoint_id)
-    check_if_match(request, endpoint.version)
-    secret = await service.rotate_secret(session, principal, endpoint)
+    endpoint, secret = await service.rotate_secret(
+        session, principal, endpoint_id, expected_version=expected_version(request)
+    )
     return _with_secret(endpoint, secret, status_code=200)
 
 

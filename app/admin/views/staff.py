@@ -211,7 +211,8 @@ class RoleView(ServiceModelView, model=Role):
         return await self.save_edit(request, save)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
-        await roles_service.delete_role(session, principal, obj)
+        # A delete button names no version: it acts on the role as it is.
+        await roles_service.delete_role(session, principal, obj.id, expected_version=None)
 
 
 def _given(data: dict[str, Any]) -> dict[str, Any]:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
+import coredis
 from limits import RateLimitItem, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
@@ -57,7 +58,13 @@ class RateLimiter:
     """
 
     def __init__(self, redis_url: str | None = None, namespace: str = "bo") -> None:
-        options = {"key_prefix": f"{namespace}-rl"} if redis_url else {}
+        # With Redis the pool is ours (limits' documented `connection_pool` option), so
+        # `close` can release it without reaching into the storage's client.
+        self.pool: coredis.ConnectionPool | None = None
+        options: dict[str, Any] = {}
+        if redis_url:
+            self.pool = coredis.ConnectionPool.from_url(redis_url)
+            options = {"key_prefix": f"{namespace}-rl", "connection_pool": self.pool}
         storage = storage_from_string(storage_uri(redis_url), **options)
         assert isinstance(storage, Storage)
         self.storage = storage
@@ -90,13 +97,8 @@ class RateLimiter:
 
     async def close(self) -> None:
         """Release the Redis connections (a no-op for memory storage)."""
-        bridge = getattr(self.storage, "bridge", None)
-        inner = getattr(bridge, "storage", None)
-        pool = getattr(inner, "connection_pool", None)
-        if pool is not None:
-            outcome = pool.disconnect()
-            if inspect.isawaitable(outcome):
-                await outcome
+        if self.pool is not None:
+            self.pool.disconnect()
 
     async def reset(self) -> None:
         """Forget every counter (tests; an operator after an incident)."""

@@ -35,7 +35,6 @@ KNOWN_DEBT = {
     ("admin/views/webhooks.py", "_admin_ref"),
     ("admin/site.py", "_find_model_view"),
     ("admin/site.py", "_delete"),
-    ("ratelimit.py", "connection_pool"),
 }
 
 

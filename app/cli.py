@@ -22,6 +22,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from app import demo
 from app.auth.passwords import WeakPassword, check_password_rules
 from app.auth.principal import Principal
+from app.commands import build
 from app.db import Database, normalize_database_url, transaction
 from app.errors import AppError
 from app.logging_setup import configure_logging
@@ -29,6 +30,7 @@ from app.migrations import current_revision, head_revision, upgrade_engine
 from app.resources import MissingResource, check_resources
 from app.retry import run_with_retry
 from app.settings import ConfigError, Settings, load_settings
+from app.users.commands import CreateUser
 from app.users.repository import count_users
 from app.users.service import create_user
 
@@ -267,15 +269,12 @@ def create_user_command(
         password = _read_password(from_stdin=password_stdin)
 
     async def body(_: Settings, database: Database) -> None:
+        # Checked before the database is touched: a refusal names the option's field.
+        command = build(
+            CreateUser, {"email": email, "full_name": name, "password": password, "roles": role}
+        )
         async with transaction(database.sessionmaker) as session:
-            user = await create_user(
-                session,
-                CLI_PRINCIPAL,
-                email=email,
-                password=password,
-                full_name=name,
-                role_names=role,
-            )
+            user = await create_user(session, CLI_PRINCIPAL, command)
         roles = ", ".join(sorted(r.name for r in user.roles))
         typer.echo(f"created user {user.email} (id {user.id}) with roles: {roles}")
 
@@ -357,14 +356,10 @@ async def _create_first_admin(database: Database) -> str | None:
         if await count_users(session):
             return None
         password = _generate_password(BOOTSTRAP_EMAIL)
-        await create_user(
-            session,
-            CLI_PRINCIPAL,
-            email=BOOTSTRAP_EMAIL,
-            password=password,
-            full_name="Administrator",
-            role_names=["admin"],
+        command = CreateUser(
+            email=BOOTSTRAP_EMAIL, full_name="Administrator", password=password, roles=["admin"]
         )
+        await create_user(session, CLI_PRINCIPAL, command)
     return password
 
 

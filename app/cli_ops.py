@@ -9,9 +9,11 @@ from typing import Annotated
 import typer
 
 from app.auth import api_tokens
+from app.auth.token_commands import CreateToken
 from app.cli import CLI_PRINCIPAL, USAGE_ERROR, CommandError, cli, one_line_errors, run
 from app.cli import _load_settings as load_cli_settings
 from app.cli import _progress as progress_bar
+from app.commands import build
 from app.db import Database, transaction
 from app.housekeeping import purge
 from app.products import importer
@@ -27,23 +29,20 @@ def create_token_command(
     email: Annotated[str, typer.Option(help="The owner's email.")],
     name: Annotated[str, typer.Option(help="What the token is for.")],
     scopes: Annotated[str, typer.Option(help="Comma-separated permissions; empty = all.")] = "",
-    expires_days: Annotated[int | None, typer.Option(min=1, max=3650)] = None,
+    # The range is CreateToken's (1 to MAX_EXPIRES_DAYS), refused like the API refuses it.
+    expires_days: Annotated[int | None, typer.Option(help="Days until it expires.")] = None,
 ) -> None:
     """Create a personal API token and print only the token (so `$(…)` captures it)."""
 
     async def body(_: Settings, database: Database) -> None:
+        wanted = [s.strip() for s in scopes.split(",") if s.strip()]
+        command = build(CreateToken, {"name": name, "scopes": wanted, "expires_days": expires_days})
         async with transaction(database.sessionmaker) as session:
             owner = await get_by_email(session, email)
             if owner is None or not owner.is_active:
                 raise CommandError(f"no active user with email {email}", USAGE_ERROR)
-            wanted = [s.strip() for s in scopes.split(",") if s.strip()]
             _token, plaintext = await api_tokens.create_token(
-                session,
-                CLI_PRINCIPAL,
-                owner,
-                name=name,
-                scopes=wanted,
-                expires_days=expires_days,
+                session, CLI_PRINCIPAL, owner, command
             )
         typer.echo(plaintext)
 

@@ -1,7 +1,8 @@
 """'My account' (/admin/account): change password, end own sessions, own API tokens.
 
 The page is a sqladmin BaseView (so it is in the menu and behind the login); its forms
-POST to /admin/account/<op>, one handler that calls the same services as the API.
+POST to /admin/account/<op>, one handler that builds the same commands as the API's bodies
+and calls the same services.
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ from app.admin.outage import is_rerun
 from app.admin.views.base import AdminError, require_principal
 from app.auth import api_tokens, repository, sessions
 from app.auth.login import LoginThrottle
+from app.auth.token_commands import CreateToken
 from app.auth.tokens import PERSONAL_TOKEN_PREFIX
+from app.commands import build
 from app.db import Database, transaction
 from app.errors import AppError
 from app.models.base import utcnow
 from app.permissions import PERMISSIONS
 from app.users import service as users_service
+from app.users.commands import ChangePassword
 
 
 def _back(request: Request, notice: str) -> RedirectResponse:
@@ -86,31 +90,34 @@ class AccountView(BaseView):
                 if op == "password":
                     if form.get("new_password") != form.get("confirm_password"):
                         raise AdminError("The two new passwords differ.")
+                    command = build(
+                        ChangePassword,
+                        {
+                            "current_password": form.get("current_password", ""),
+                            "new_password": form.get("new_password", ""),
+                        },
+                    )
                     await users_service.change_password(
                         session,
                         principal,
                         user,
-                        current_password=str(form.get("current_password", "")),
-                        new_password=str(form.get("new_password", "")),
+                        command,
                         # A re-run after a database failure is not another guess.
                         throttle=None if is_rerun() else self.login_throttle,
                         keep_session_id=getattr(request.state, "staff_session_id", None),
                     )
                     notice = "password-changed"
                 elif op == "create-token":
-                    scopes = [str(s) for s in form.getlist("scopes")]
-                    days = str(form.get("expires_days", "")).strip()
-                    expires_days = parse_id(days) if days else None
-                    if days and expires_days is None:
-                        raise AdminError("Enter the expiry as a whole number of days.")
-                    _, plaintext = await api_tokens.create_token(
-                        session,
-                        principal,
-                        user,
-                        name=str(form.get("name", "")),
-                        scopes=scopes,
-                        expires_days=expires_days,
+                    token = build(
+                        CreateToken,
+                        {
+                            "name": form.get("name", ""),
+                            "scopes": form.getlist("scopes"),
+                            # The box left empty: a token that does not expire.
+                            "expires_days": str(form.get("expires_days", "")).strip() or None,
+                        },
                     )
+                    _, plaintext = await api_tokens.create_token(session, principal, user, token)
                     new_token = plaintext
                     notice = "done"
                 elif op == "revoke-token":

@@ -11,16 +11,16 @@ from app import audit
 from app.auth import ceilings, repository
 from app.auth.principal import Principal
 from app.auth.repository import Identity
+from app.auth.token_commands import CreateToken
 from app.auth.tokens import digest, mint_personal_token
 from app.db_reads import Reader
-from app.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from app.errors import Conflict, NotFound, PermissionDenied
 from app.lists.grammar import ListSpec
 from app.models import ApiToken, User
 from app.models.base import utcnow
-from app.permissions import PERMISSIONS, can, permissions_of
+from app.permissions import can, permissions_of
 
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-MAX_EXPIRES_DAYS = 3650
 MAX_ACTIVE_TOKENS = 50
 LIST_SPEC = ListSpec(
     model=ApiToken,
@@ -29,17 +29,6 @@ LIST_SPEC = ListSpec(
     searchable=("name",),
     ranges=("id", "created_at", "expires_at"),
 )
-
-
-def validate_scopes(scopes: Sequence[str]) -> list[str]:
-    """Known permission names, de-duplicated and sorted; ValidationFailed otherwise."""
-    unknown = sorted(set(scopes) - set(PERMISSIONS))
-    if unknown:
-        raise ValidationFailed(
-            f"Unknown scope(s): {', '.join(unknown)}.",
-            errors=[{"loc": ["body", "scopes"], "message": "unknown permission", "type": "enum"}],
-        )
-    return sorted(set(scopes))
 
 
 def _ensure_within_owner(owner: User, scopes: Sequence[str]) -> None:
@@ -61,42 +50,25 @@ async def _ensure_room_for_one_more(session: AsyncSession, owner: User) -> None:
 
 
 async def create_token(
-    session: AsyncSession,
-    principal: Principal,
-    owner: User,
-    *,
-    name: str,
-    scopes: Sequence[str] = (),
-    expires_days: int | None = None,
+    session: AsyncSession, principal: Principal, owner: User, command: CreateToken
 ) -> tuple[ApiToken, str]:
     """Mint a token for `owner`; returns the row and the plaintext, which is never stored.
 
     Needs a full credential (a scoped token cannot mint tokens), scopes within the
-    owner's permissions, and room under the owner's MAX_ACTIVE_TOKENS.
+    owner's permissions, and room under the owner's MAX_ACTIVE_TOKENS. The name, the
+    scopes' names and the lifetime were checked when the command was built.
     """
     ceilings.ensure_full_credential(principal, "create tokens")
-    name = name.strip()
-    if not name or len(name) > 100:
-        raise ValidationFailed(
-            "A token needs a name of 1 to 100 characters.",
-            errors=[{"loc": ["body", "name"], "message": "1 to 100 characters", "type": "value"}],
-        )
-    if expires_days is not None and not 1 <= expires_days <= MAX_EXPIRES_DAYS:
-        raise ValidationFailed(
-            f"expires_days must be between 1 and {MAX_EXPIRES_DAYS}.",
-            errors=[{"loc": ["body", "expires_days"], "message": "out of range", "type": "range"}],
-        )
-    scopes = validate_scopes(scopes)
-    _ensure_within_owner(owner, scopes)
+    _ensure_within_owner(owner, command.scopes)
     await _ensure_room_for_one_more(session, owner)
     minted = mint_personal_token()
     token = ApiToken(
         user_id=owner.id,
-        name=name,
+        name=command.name,
         token_prefix=minted.prefix,
         token_hash=minted.hash,
-        scopes=scopes,
-        expires_at=utcnow() + timedelta(days=expires_days) if expires_days else None,
+        scopes=command.scopes,
+        expires_at=_expiry(command.expires_days),
     )
     session.add(token)
     await session.flush()
@@ -115,6 +87,10 @@ async def create_token(
         },
     )
     return token, minted.plaintext
+
+
+def _expiry(days: int | None) -> datetime | None:
+    return utcnow() + timedelta(days=days) if days is not None else None
 
 
 def own_tokens_scope(principal: Principal) -> dict[str, int]:

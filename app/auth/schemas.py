@@ -1,12 +1,11 @@
-"""API shapes for authentication, the caller and personal tokens."""
+"""API shapes for authentication, the caller and personal tokens (a new token's body is
+app/auth/token_commands.py CreateToken)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
-
-from app.text_rules import SingleLine
 
 
 class TokenResponse(BaseModel):
@@ -55,21 +54,6 @@ class MeRead(BaseModel):
     auth_method: str
     token_id: int | None
     scopes: list[str] | None
-
-
-class ApiTokenCreate(BaseModel):
-    name: SingleLine = Field(min_length=1, max_length=100)
-    scopes: list[SingleLine] = Field(default_factory=list, max_length=64)
-    expires_days: int | None = Field(default=None, ge=1, le=3650)
-
-    model_config = ConfigDict(
-        extra="forbid",
-        json_schema_extra={
-            "examples": [
-                {"name": "nightly export", "scopes": ["products:read"], "expires_days": 90}
-            ]
-        },
-    )
 
 
 class ApiTokenRead(BaseModel):

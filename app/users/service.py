@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -14,13 +13,18 @@ from app.auth import repository as auth_repository
 from app.auth.login import LoginThrottle
 from app.auth.passwords import WeakPassword, check_password_rules, hash_password
 from app.auth.principal import Principal
-from app.errors import Conflict, ValidationFailed
+from app.commands import authorize, check_version, flush_versioned
+from app.errors import Conflict, NotFound, ValidationFailed
 from app.lists.grammar import ListSpec
 from app.models import Role, User
 from app.models.base import utcnow
 from app.permissions import permissions_of
+from app.uniqueness import flush_or_conflict
 from app.users import repository
+from app.users.commands import ChangePassword, CreateUser, UpdateUser
 
+# The email's unique index (PostgreSQL's name, SQLite's wording) → the field it guards.
+UNIQUE = {"uq_users_email_lower": "email", "users.email": "email"}
 LIST_SPEC = ListSpec(
     model=User,
     sortable=("id", "email", "full_name", "last_login_at", "created_at"),
@@ -31,67 +35,50 @@ LIST_SPEC = ListSpec(
 )
 
 
-def normalize_email(raw: str, *, field: str = "email") -> str:
-    """A syntactically valid email with its domain lower-cased, or ValidationFailed."""
-    try:
-        return validate_email(raw.strip(), check_deliverability=False).normalized
-    except EmailNotValidError as exc:
-        raise ValidationFailed(
-            "The email address is not valid.",
-            errors=[{"loc": ["body", field], "message": str(exc), "type": "value_error.email"}],
-        ) from None
-
-
 def new_security_stamp() -> str:
     return secrets.token_hex(16)
+
+
+def _refused(field: str, message: str, kind: str) -> ValidationFailed:
+    """A rule the command could not check alone, broken: worded like a command's refusal
+    (app/commands.py `build`), so every door names the field the same way."""
+    return ValidationFailed(
+        f"{field}: {message}",
+        errors=[{"loc": ["body", field], "message": message, "type": kind}],
+    )
 
 
 def _check_password(password: str, email: str, *, field: str) -> None:
     try:
         check_password_rules(password, email)
     except WeakPassword as exc:
-        raise ValidationFailed(
-            "The password is too weak.",
-            errors=[{"loc": ["body", field], "message": str(exc), "type": "weak_password"}],
-        ) from None
+        raise _refused(field, str(exc), "weak_password") from None
 
 
 async def _roles_named(session: AsyncSession, role_names: Sequence[str]) -> list[Role]:
     roles = await repository.get_roles_by_name(session, role_names)
     missing = sorted(set(role_names) - {role.name for role in roles})
     if missing:
-        raise ValidationFailed(
-            f"Unknown role(s): {', '.join(missing)}.",
-            errors=[{"loc": ["body", "roles"], "message": "unknown role", "type": "unknown_role"}],
-        )
+        raise _refused("roles", f"unknown role(s): {', '.join(missing)}", "unknown_role")
     return roles
 
 
-async def create_user(
-    session: AsyncSession,
-    principal: Principal,
-    *,
-    email: str,
-    password: str,
-    full_name: str = "",
-    role_names: Sequence[str] = (),
-) -> User:
+async def create_user(session: AsyncSession, principal: Principal, command: CreateUser) -> User:
     """Create a staff user with a checked password and existing roles (audited as user.created)."""
-    email = normalize_email(email)
-    _check_password(password, email, field="password")
-    roles = await _roles_named(session, role_names)
+    authorize(principal, "users:manage")
+    _check_password(command.password, command.email, field="password")
+    roles = await _roles_named(session, command.roles)
     ceilings.ensure_holds(principal, _permissions(roles), "give these roles")
-    if await repository.get_by_email(session, email) is not None:
-        raise Conflict("A user with this email already exists.", field="email")
+    await _ensure_email_free(session, command.email, None)
     user = User(
-        email=email,
-        full_name=full_name.strip(),
-        password_hash=await hash_password(password),
+        email=command.email,
+        full_name=command.full_name,
+        password_hash=await hash_password(command.password),
         security_stamp=new_security_stamp(),
         roles=list(roles),
     )
     session.add(user)
-    await session.flush()
+    await flush_or_conflict(session, UNIQUE)
     changes = audit.diff(None, audit.snapshot(user, ["email", "full_name", "is_active"]))
     changes["roles"] = [None, sorted(role.name for role in roles)]
     changes["password_hash"] = [None, audit.REDACTED]
@@ -103,6 +90,20 @@ async def create_user(
         resource_id=user.id,
         changes=changes,
     )
+    return user
+
+
+async def _ensure_email_free(session: AsyncSession, email: str, exclude_id: int | None) -> None:
+    other = await repository.get_by_email(session, email)
+    if other is not None and other.id != exclude_id:
+        raise Conflict("A user with this email already exists.", field="email")
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    """The user with their roles, or NotFound."""
+    user = await auth_repository.get_user_with_roles(session, user_id)
+    if user is None:
+        raise NotFound("No such user.")
     return user
 
 
@@ -130,26 +131,24 @@ async def change_password(
     session: AsyncSession,
     principal: Principal,
     user: User,
+    command: ChangePassword,
     *,
-    current_password: str | None,
-    new_password: str,
     throttle: LoginThrottle | None = None,
     keep_session_id: int | None = None,
 ) -> None:
-    """Set a new password (the current one is required for one's own); ends other sessions.
+    """Set a new password, given the current one; ends the user's other sessions.
 
     Checking the current password is a login attempt (SPEC §14): it needs a full
     credential (no scoped token), is rate limited by `throttle` like logins, and a wrong
     one counts toward the lockout.
     """
     ceilings.ensure_may_manage(principal, user)
-    if current_password is not None:
-        ceilings.ensure_full_credential(principal, "change a password")
-        if throttle is not None:
-            await throttle.check(principal.meta.ip, user.email)
-        await login.check_current_password(session, principal, user, current_password)
-    _check_password(new_password, user.email, field="new_password")
-    user.password_hash = await hash_password(new_password)
+    ceilings.ensure_full_credential(principal, "change a password")
+    if throttle is not None:
+        await throttle.check(principal.meta.ip, user.email)
+    await login.check_current_password(session, principal, user, command.current_password)
+    _check_password(command.new_password, user.email, field="new_password")
+    user.password_hash = await hash_password(command.new_password)
     await rotate_security_stamp(session, user, keep_session_id=keep_session_id)
     audit.record(
         session,
@@ -190,51 +189,49 @@ async def deactivate_user(session: AsyncSession, principal: Principal, user: Use
 async def update_user(
     session: AsyncSession,
     principal: Principal,
-    user: User,
+    user_id: int,
+    command: UpdateUser,
     *,
-    email: str | None = None,
-    full_name: str | None = None,
-    is_active: bool | None = None,
-    role_names: Sequence[str] | None = None,
+    expected_version: int | None,
 ) -> User:
     """Edit a user's profile, roles or active flag; deactivation kills their access."""
+    user = await get_user(session, user_id)
+    authorize(principal, "users:manage", user)
     ceilings.ensure_may_manage(principal, user)
+    check_version(user, expected_version)
+    values = command.changes()
     before = audit.snapshot(user, ["email", "full_name", "is_active"])
     before_roles = sorted(role.name for role in user.roles)
-    may_remove_access = role_names is not None or is_active is False
+    may_remove_access = "roles" in values or values.get("is_active") is False
     if may_remove_access:
         await ceilings.lock_staff_access(session)
-    if email is not None:
-        normalized = normalize_email(email)
-        other = await repository.get_by_email(session, normalized)
-        if other is not None and other.id != user.id:
-            raise Conflict("A user with this email already exists.", field="email")
-        user.email = normalized
-    if full_name is not None:
-        user.full_name = full_name.strip()
-    if role_names is not None:
-        roles = await _roles_named(session, role_names)
-        if sorted(role.name for role in roles) != before_roles:
-            kept = {role.id for role in roles} & {role.id for role in user.roles}
-            changed = [role for role in [*roles, *user.roles] if role.id not in kept]
-            ceilings.ensure_holds(principal, _permissions(changed), "give or take these roles")
-            user.roles = roles
-            # A collection change alone issues no UPDATE of the row, so the version (the
-            # ETag) would not move and a stale If-Match could overwrite it unnoticed.
-            user.updated_at = utcnow()
-    if is_active is not None and is_active != user.is_active:
-        if is_active:
+    if "email" in values:
+        await _ensure_email_free(session, values["email"], user.id)
+        user.email = values["email"]
+    if "full_name" in values:
+        user.full_name = values["full_name"]
+    if "roles" in values and values["roles"] != before_roles:
+        roles = await _roles_named(session, values["roles"])
+        kept = {role.id for role in roles} & {role.id for role in user.roles}
+        changed = [role for role in [*roles, *user.roles] if role.id not in kept]
+        ceilings.ensure_holds(principal, _permissions(changed), "give or take these roles")
+        user.roles = roles
+        # A collection change alone issues no UPDATE of the row, so the version (the
+        # ETag) would not move and a stale If-Match could overwrite it unnoticed.
+        user.updated_at = utcnow()
+    if values.get("is_active") is not None and values["is_active"] != user.is_active:
+        if values["is_active"]:
             user.is_active = True
         else:
             await _switch_off(session, user)
-    if may_remove_access:
-        await ceilings.ensure_staff_can_be_managed(session)
     changes = audit.diff(before, audit.snapshot(user, ["email", "full_name", "is_active"]))
     after_roles = sorted(role.name for role in user.roles)
     if after_roles != before_roles:
         changes["roles"] = [before_roles, after_roles]
     if changes:
-        await session.flush()
+        await flush_versioned(session, UNIQUE)
+        if may_remove_access:
+            await ceilings.ensure_staff_can_be_managed(session)
         audit.record(
             session,
             principal,

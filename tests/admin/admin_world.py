@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
+from app.auth.token_commands import CreateToken
 from app.models import Base, OrderStatus, User
 from app.roles.commands import CreateRole
 from app.roles.service import create_role
@@ -64,8 +65,10 @@ async def make_world(session: AsyncSession, me: User, settings: Settings) -> Wor
         session, SYSTEM, CreateRole(name=f"auditors-{customer.id}", permissions=["audit:read"])
     )
     staffer = await make_user(session, role="clerk")
-    staffer_token, _ = await create_token(session, SYSTEM, staffer, name="staffer's script")
-    my_token, _ = await create_token(session, SYSTEM, me, name="my script")
+    staffer_token, _ = await create_token(
+        session, SYSTEM, staffer, CreateToken(name="staffer's script")
+    )
+    my_token, _ = await create_token(session, SYSTEM, me, CreateToken(name="my script"))
     meta = RequestMeta(request_id=None, ip="10.0.0.9", user_agent="elsewhere")
     staffer_session = await start_session(session, staffer, meta, settings)
     my_other_session = await start_session(session, me, meta, settings)

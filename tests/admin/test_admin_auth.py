@@ -24,6 +24,7 @@ from app.errors import NotFound
 from app.main import create_app
 from app.models import AuditEvent, User
 from app.models.base import utcnow
+from app.users.commands import ChangePassword
 from app.users.service import change_password, deactivate_user
 from tests.admin.conftest import OpenBrowser, latest_session
 from tests.auth_helpers import (
@@ -561,8 +562,7 @@ async def test_a_password_change_ends_the_users_other_sessions(
         session,
         principal,
         user,
-        current_password=DEFAULT_PASSWORD,
-        new_password=NEW_PASSWORD,
+        ChangePassword(current_password=DEFAULT_PASSWORD, new_password=NEW_PASSWORD),
         keep_session_id=kept.id,
     )
     await session.flush()
@@ -579,7 +579,10 @@ async def test_a_password_change_without_a_kept_session_ends_them_all(
     principal = staff_principal(user)
 
     await change_password(
-        session, principal, user, current_password=None, new_password=NEW_PASSWORD
+        session,
+        principal,
+        user,
+        ChangePassword(current_password=DEFAULT_PASSWORD, new_password=NEW_PASSWORD),
     )
     await session.flush()
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.admin.policy import ANY_STAFF, VIEW_PERMISSIONS
 from app.auth.api_tokens import create_token
+from app.auth.token_commands import CreateToken
 from app.models import ApiToken, AuditEvent, Base, Customer, Product, StaffSession, User
 from app.permissions import BUILTIN_ROLES
 from app.settings import Settings
@@ -471,7 +472,7 @@ async def test_an_admin_edit_is_audited_like_the_same_edit_through_the_api(
     open_browser: OpenBrowser, client: httpx.AsyncClient, session: AsyncSession
 ) -> None:
     user, browser = await open_browser("admin")
-    _, plaintext = await create_token(session, SYSTEM, user, name="script")
+    _, plaintext = await create_token(session, SYSTEM, user, CreateToken(name="script"))
     via_admin = await make_customer(session, company="Old Co", phone="+1 555")
     via_api = await make_customer(session, company="Old Co", phone="+1 555")
     form = {

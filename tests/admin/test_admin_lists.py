@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin import MODEL_VIEWS
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.models import AuditEvent
 from tests.admin.conftest import OpenBrowser
 from tests.factories import make_customer, make_order, make_product, make_user
@@ -65,7 +66,7 @@ async def test_the_admin_search_finds_what_the_api_q_finds(
 ) -> None:
     url, seed = SEARCHED[identity]
     user, browser = await open_browser("admin")
-    _, plaintext = await create_token(session, Principal.system(), user, name="lists")
+    _, plaintext = await create_token(session, Principal.system(), user, CreateToken(name="lists"))
     for word in ("zqwanted", "ZQWANTED", "zqother"):
         await seed(session, word)
     await session.flush()

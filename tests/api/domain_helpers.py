@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.models import AuditEvent, User
 from tests.factories import make_user
 
@@ -21,7 +22,7 @@ async def token_caller(
 ) -> tuple[User, dict[str, str]]:
     """A user with `role` and the Authorization header of a fresh personal token of theirs."""
     user = await make_user(session, role=role, **fields)  # type: ignore[arg-type]
-    _, plaintext = await create_token(session, Principal.system(), user, name="t")
+    _, plaintext = await create_token(session, Principal.system(), user, CreateToken(name="t"))
     await session.flush()
     return user, {"Authorization": f"Bearer {plaintext}"}
 

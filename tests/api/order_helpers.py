@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.models import AuditEvent, Order, Product, User, WebhookEvent
 from tests.factories import make_user
 
@@ -39,7 +40,9 @@ class Caller:
 async def caller(session: AsyncSession, role: str | None = "admin") -> Caller:
     """A user with `role` and a fresh personal token (no password hashing, no login limit)."""
     user = await make_user(session, role=role)
-    token, plaintext = await create_token(session, Principal.system(), user, name="tests")
+    token, plaintext = await create_token(
+        session, Principal.system(), user, CreateToken(name="tests")
+    )
     return Caller(user, {"Authorization": f"Bearer {plaintext}"}, token.id)
 
 

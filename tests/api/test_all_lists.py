@@ -20,6 +20,7 @@ from app.audit_log.service import LIST_SPEC as AUDIT_SPEC
 from app.auth import api_tokens
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.customers.service import LIST_SPEC as CUSTOMER_SPEC
 from app.lists.grammar import ListSpec
 from app.models import (
@@ -78,7 +79,10 @@ async def seed_user(world: World, i: int) -> None:
 
 async def seed_token(world: World, i: int) -> None:
     token, _ = await create_token(
-        world.session, Principal.system(), world.caller.user, name=f"t{i % 2} {marker(i)}"
+        world.session,
+        Principal.system(),
+        world.caller.user,
+        CreateToken(name=f"t{i % 2} {marker(i)}"),
     )
     token.last_used_at = tie(i)
     token.expires_at = None if i % 3 == 0 else WHEN + timedelta(days=365 + i // 2)
@@ -405,7 +409,10 @@ async def test_a_scoped_token_may_not_list_its_siblings(
 ) -> None:
     world = await world_of(session, LISTS["tokens"], rows=0)
     _, narrow = await create_token(
-        session, Principal.system(), world.caller.user, name="narrow", scopes=["orders:read"]
+        session,
+        Principal.system(),
+        world.caller.user,
+        CreateToken(name="narrow", scopes=["orders:read"]),
     )
 
     response = await client.get("/api/v1/me/tokens", headers={"Authorization": f"Bearer {narrow}"})
@@ -416,7 +423,7 @@ async def test_a_scoped_token_may_not_list_its_siblings(
 async def test_my_tokens_are_only_mine(client: httpx.AsyncClient, session: AsyncSession) -> None:
     world = await world_of(session, LISTS["tokens"], rows=2)
     other = await make_user(session, role="admin")
-    theirs, _ = await create_token(session, Principal.system(), other, name="theirs")
+    theirs, _ = await create_token(session, Principal.system(), other, CreateToken(name="theirs"))
 
     keys = await walk(client, world, LISTS["tokens"], {"limit": "1", "include_total": "0"})
 

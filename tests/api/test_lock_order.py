@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.errors import Conflict
 from app.models import Customer, Order, OrderItem, OrderStatus, Product
 from app.orders import service as orders
@@ -265,7 +266,9 @@ async def callers(live: LiveApp, client: httpx.AsyncClient, count: int) -> list[
         plaintexts = []
         for n in range(count):
             user = await make_user(session, role="admin")
-            plaintexts.append((await create_token(session, SYSTEM, user, name=f"lock-{n}"))[1])
+            plaintexts.append(
+                (await create_token(session, SYSTEM, user, CreateToken(name=f"lock-{n}")))[1]
+            )
         await session.commit()
     headers = [{"Authorization": f"Bearer {plaintext}"} for plaintext in plaintexts]
     for each in headers:

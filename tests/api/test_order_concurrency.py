@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.models import AuditEvent, Order, Product, WebhookEvent
 from tests.api.live import LiveApp
 from tests.api.order_helpers import ORDERS, with_if_match
@@ -42,7 +43,9 @@ async def headers(live: LiveApp, client: httpx.AsyncClient) -> dict[str, str]:
     """
     async with live.database.sessionmaker() as session:
         user = await make_user(session, role="admin")
-        _, plaintext = await create_token(session, Principal.system(), user, name="concurrency")
+        _, plaintext = await create_token(
+            session, Principal.system(), user, CreateToken(name="concurrency")
+        )
         await session.commit()
     headers = {"Authorization": f"Bearer {plaintext}"}
     assert (await client.get("/api/v1/me", headers=headers)).status_code == 200

@@ -91,14 +91,14 @@ def test_weak_password_exits_2_and_creates_nothing(
     result = create_user(migrated_url, "ann@example.com", "viewer", password=password)
     assert result.exit_code == 2
     [line] = lines(result.stderr)
-    assert line.startswith("error: The password is too weak") and reason in line
+    assert line.startswith("error: password: ") and reason in line
     assert in_database(migrated_url, _user_count) == 0
 
 
 def test_unknown_role_exits_2_and_creates_nothing(migrated_url: str) -> None:
     result = create_user(migrated_url, "ann@example.com", "viewer", "wizard")
     assert result.exit_code == 2
-    assert lines(result.stderr) == ["error: Unknown role(s): wizard"]
+    assert lines(result.stderr) == ["error: roles: unknown role(s): wizard"]
     assert in_database(migrated_url, _user_count) == 0
 
 
@@ -106,7 +106,7 @@ def test_invalid_email_exits_2(migrated_url: str) -> None:
     result = create_user(migrated_url, "not-an-email", "viewer")
     assert result.exit_code == 2
     [line] = lines(result.stderr)
-    assert line.startswith("error: The email address is not valid")
+    assert line.startswith("error: email: value is not a valid email address")
 
 
 def test_without_a_terminal_or_password_stdin_it_refuses(migrated_url: str) -> None:

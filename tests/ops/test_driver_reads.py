@@ -29,6 +29,7 @@ from app.api.lean import lean
 from app.api.responses import ProblemRoute
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.db import Database, _ping_policies, create_engine, transaction
 from app.db_reads import DriverReader, driver_statement
 from app.main import create_app
@@ -94,7 +95,9 @@ async def _seed(database: Database) -> dict[str, str]:
             ("inactive", inactive, ()),
             ("revoked", admin, ()),
         ]:
-            row, tokens[name] = await create_token(session, system, owner, name=name, scopes=scopes)
+            row, tokens[name] = await create_token(
+                session, system, owner, CreateToken(name=name, scopes=scopes)
+            )
             if name == "revoked":
                 row.revoked_at = START
         tokens["admin_email"] = admin.email
@@ -253,7 +256,7 @@ async def test_a_page_sends_two_statements_on_the_driver_and_none_through_sqlalc
 async def test_the_first_use_of_a_token_is_stamped_and_committed(world: World) -> None:
     async with transaction(world.sessions.sessionmaker) as session:
         _, plaintext = await create_token(
-            session, Principal.system(), await make_user(session), name="fresh"
+            session, Principal.system(), await make_user(session), CreateToken(name="fresh")
         )
     response = await world.driver_client.get("/api/v1/products?limit=1", headers=bearer(plaintext))
     assert response.status_code == 200

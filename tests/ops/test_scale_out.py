@@ -18,6 +18,7 @@ from app.auth.principal import Principal
 from app.db import Database
 from app.main import create_app
 from app.models import AuditEvent, Customer, User
+from app.users.commands import CreateUser
 from app.users.service import create_user
 from tests.auth_helpers import admin_login, api_login
 from tests.conftest import test_settings as settings_for
@@ -35,9 +36,8 @@ async def two_instances(
     apps = [create_app(settings_for(url), database) for database in databases]
     email = f"scale-{uuid.uuid4().hex[:8]}@example.com"
     async with databases[0].sessionmaker() as session:
-        await create_user(
-            session, Principal.system(), email=email, password=PASSWORD, role_names=["admin"]
-        )
+        command = CreateUser(email=email, password=PASSWORD, roles=["admin"])
+        await create_user(session, Principal.system(), command)
         await session.commit()
     clients = [
         httpx.AsyncClient(

@@ -24,6 +24,7 @@ from app.admin import MODEL_VIEWS
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
+from app.auth.token_commands import CreateToken
 from app.lists.cursors import CursorCodec
 from app.models import ApiToken, User, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.roles.commands import CreateRole
@@ -70,7 +71,7 @@ async def _fill(session: AsyncSession, settings: Settings, identity: str) -> Non
         elif identity in {"user", "api-token", "staff-session"}:
             user = await make_user(session, role="viewer", full_name=f"Twin {i % 2}")
             user.last_login_at = _moment(i)
-            token, _ = await create_token(session, SYSTEM, user, name=f"job {i % 2}")
+            token, _ = await create_token(session, SYSTEM, user, CreateToken(name=f"job {i % 2}"))
             token.last_used_at = _moment(i)
             started = await start_session(session, user, meta, settings)
             started.row.last_seen_at = _moment(i) or WHEN

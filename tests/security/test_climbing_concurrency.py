@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from app.auth.api_tokens import create_token
 from app.auth.ceilings import STAFF_MANAGEMENT
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.db import transaction
 from app.models import User
 from app.permissions import permissions_of
@@ -28,8 +29,12 @@ async def only_two_admins(live: LiveApp) -> tuple[dict[str, str], dict[str, str]
         await session.execute(update(User).values(is_active=False))
         first = await make_user(session, role="admin")
         second = await make_user(session, role="admin")
-        _, first_token = await create_token(session, Principal.system(), first, name="a")
-        _, second_token = await create_token(session, Principal.system(), second, name="b")
+        _, first_token = await create_token(
+            session, Principal.system(), first, CreateToken(name="a")
+        )
+        _, second_token = await create_token(
+            session, Principal.system(), second, CreateToken(name="b")
+        )
     return (
         {"Authorization": f"Bearer {first_token}"},
         {"Authorization": f"Bearer {second_token}"},

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.auth.tokens import encode_access_token
 from app.models import AuditEvent, IdempotencyRecord, User
 from app.ratelimit import API_BUCKET
@@ -40,7 +41,9 @@ class Seen:
 
 async def _credential(session: AsyncSession, settings: Settings, user: User, kind: str) -> str:
     if kind == "personal_token":
-        _, plaintext = await create_token(session, Principal.system(), user, name="one")
+        _, plaintext = await create_token(
+            session, Principal.system(), user, CreateToken(name="one")
+        )
         return plaintext
     access, _ = encode_access_token(
         user_id=user.id,

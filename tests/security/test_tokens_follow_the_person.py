@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.api_tokens import MAX_ACTIVE_TOKENS, create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.db import Database
 from app.main import create_app
 from app.models import ApiToken, RefreshToken
@@ -39,7 +40,7 @@ async def test_several_tokens_share_their_owners_rate_limit(
 ) -> None:
     app: FastAPI = create_app(settings_for(url_of(engine), rate_limit_api="3/minute"), database)
     user, first = await token_caller(session, role="viewer")
-    _, plaintext = await create_token(session, Principal.system(), user, name="second")
+    _, plaintext = await create_token(session, Principal.system(), user, CreateToken(name="second"))
     second = bearer(plaintext)
     async with client_for(app) as client:
         answers = [
@@ -55,7 +56,7 @@ async def test_at_most_fifty_live_tokens_per_user(
 ) -> None:
     user, headers = await token_caller(session, role="viewer")  # token number 1
     for n in range(MAX_ACTIVE_TOKENS - 1):
-        await create_token(session, Principal.system(), user, name=f"t{n}")
+        await create_token(session, Principal.system(), user, CreateToken(name=f"t{n}"))
 
     over = await client.post(TOKENS, json={"name": "one-too-many"}, headers=headers)
 
@@ -98,7 +99,7 @@ async def test_reactivation_brings_no_token_or_session_back(
 ) -> None:
     _, admin_headers = await token_caller(session, role="admin")
     user = await make_user(session, role="clerk")
-    _, personal = await create_token(session, Principal.system(), user, name="script")
+    _, personal = await create_token(session, Principal.system(), user, CreateToken(name="script"))
     refresh = (await api_login(client, user.email)).json()["refresh_token"]
     _, browser = await open_browser(user=user)
 

@@ -15,6 +15,7 @@ from app.auth import callers
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
+from app.auth.token_commands import CreateToken
 from app.auth.tokens import encode_access_token
 from app.db import Database
 from app.models import ApiToken, StaffSession, User
@@ -40,7 +41,9 @@ def principal_by(
             caller = await callers.from_staff_session(session, started.token, settings, META)
             return caller.principal if caller else None
         if kind == "personal_token":
-            _, credential = await create_token(session, Principal.system(), user, name="t", **token)
+            _, credential = await create_token(
+                session, Principal.system(), user, CreateToken(name="t", **token)
+            )
         else:
             credential, _ = encode_access_token(
                 user_id=user.id,

@@ -19,12 +19,12 @@ from wtforms import (
     SelectMultipleField,
     StringField,
     TextAreaField,
-    validators,
 )
 
 from app.admin.auth import current_principal
 from app.admin.views.base import CommandForm, ServiceModelView, selected_pks
 from app.auth import api_tokens, sessions
+from app.auth.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.auth.principal import Principal
 from app.commands import build
 from app.models import ApiToken, Role, StaffSession, User
@@ -32,6 +32,7 @@ from app.permissions import PERMISSIONS, sees_only_own_rows
 from app.roles import service as roles_service
 from app.roles.commands import CreateRole, UpdateRole
 from app.users import service as users_service
+from app.users.commands import CreateUser, UpdateUser
 
 
 class UserView(ServiceModelView, model=User):
@@ -64,13 +65,14 @@ class UserView(ServiceModelView, model=User):
         async with self.database.read_session() as session:
             names = list((await session.execute(select(Role.name).order_by(Role.name))).scalars())
 
-        class UserForm(Form):
-            email = EmailField("Email", [validators.InputRequired(), validators.Length(max=320)])
-            full_name = StringField("Full name", [validators.Length(max=200)])
+        # Only carries what was typed: CreateUser / UpdateUser and the user service check
+        # every field (the password's strength included), as for the API.
+        class UserForm(CommandForm):
+            email = EmailField("Email")
+            full_name = StringField("Full name")
             password = PasswordField(
                 "Password",
-                [validators.InputRequired(), validators.Length(min=12, max=1024)],
-                description="At least 12 characters; not a common password.",
+                description=f"At least {MIN_PASSWORD_LENGTH} characters; not a common password.",
             )
             roles = SelectMultipleField("Roles", choices=[(n, n) for n in names])
             is_active = BooleanField("Active")
@@ -95,32 +97,32 @@ class UserView(ServiceModelView, model=User):
     async def create(
         self, session: AsyncSession, principal: Principal, data: dict[str, Any]
     ) -> Any:
-        return await users_service.create_user(
-            session,
-            principal,
-            email=data["email"],
-            password=data["password"],
-            full_name=data.get("full_name") or "",
-            role_names=data.get("roles") or [],
-        )
+        # No role ticked is no roles.
+        command = build(CreateUser, {**_given(data), "roles": data.get("roles") or []})
+        return await users_service.create_user(session, principal, command)
 
     async def load(self, session: AsyncSession, pk: int) -> Any:
         from app.auth.repository import get_user_with_roles
 
         return await get_user_with_roles(session, pk)
 
-    async def update(
-        self, session: AsyncSession, principal: Principal, obj: Any, data: dict[str, Any]
-    ) -> Any:
-        return await users_service.update_user(
-            session,
-            principal,
-            obj,
-            email=data.get("email"),
-            full_name=data.get("full_name"),
-            is_active=bool(data.get("is_active")),
-            role_names=data.get("roles") or [],
-        )
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Any:
+        # Every field of the edit form is sent (an unticked box is False, no role ticked an
+        # empty list), so the edit gives them all; the version is the one the form was
+        # opened at.
+        values = {
+            **_given(self.clean(data)),
+            "is_active": bool(data.get("is_active")),
+            "roles": data.get("roles") or [],
+        }
+
+        async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
+            command = build(UpdateUser, values)
+            return await users_service.update_user(
+                session, principal, int(pk), command, expected_version=expected
+            )
+
+        return await self.save_edit(request, save)
 
     @action(
         name="deactivate",

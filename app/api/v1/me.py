@@ -10,11 +10,12 @@ from app.api.pages import list_route, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth import api_tokens, repository
 from app.auth.login import LoginThrottle
-from app.auth.schemas import ApiTokenCreate, ApiTokenCreated, ApiTokenRead, MeRead, RoleBrief
+from app.auth.schemas import ApiTokenCreated, ApiTokenRead, MeRead, RoleBrief
+from app.auth.token_commands import CreateToken
 from app.errors import NotAuthenticated, NotFound
 from app.models import User
 from app.users import service as users_service
-from app.users.schemas import PasswordChange
+from app.users.commands import ChangePassword
 
 router = APIRouter(prefix="/me", tags=["me"], route_class=ProblemRoute)
 
@@ -56,7 +57,7 @@ async def list_my_tokens(request: Request, rows: ReaderDep, principal: Principal
     responses=problems(403, 409, 422),
 )
 async def create_my_token(
-    body: ApiTokenCreate,
+    body: CreateToken,
     session: SessionDep,
     principal: PrincipalDep,
     request: Request,
@@ -68,14 +69,7 @@ async def create_my_token(
     """
     mark_secret(request)
     user = await _current_user(session, principal)
-    token, plaintext = await api_tokens.create_token(
-        session,
-        principal,
-        user,
-        name=body.name,
-        scopes=body.scopes,
-        expires_days=body.expires_days,
-    )
+    token, plaintext = await api_tokens.create_token(session, principal, user, body)
     response.headers["Location"] = f"/api/v1/me/tokens/{token.id}"
     return ApiTokenCreated(**ApiTokenRead.model_validate(token).model_dump(), token=plaintext)
 
@@ -98,7 +92,7 @@ async def revoke_my_token(
 
 @router.post("/password", status_code=204, responses=problems(403, 422, 429))
 async def change_my_password(
-    body: PasswordChange,
+    body: ChangePassword,
     session: SessionDep,
     principal: PrincipalDep,
     settings: SettingsDep,
@@ -110,8 +104,7 @@ async def change_my_password(
         session,
         principal,
         user,
-        current_password=body.current_password,
-        new_password=body.new_password,
+        body,
         throttle=LoginThrottle(limiter, settings.rate_limit_login),
     )
     return Response(status_code=204)

@@ -7,29 +7,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response, status
 from sqlalchemy import select
 
-from app.api.conditional import check_if_match, is_not_modified, set_etag
+from app.api.conditional import expected_version, is_not_modified, set_etag
 from app.api.deps import RowId, SessionDep, require
 from app.api.pages import list_route, page_response
 from app.api.responses import ProblemRoute, problems
-from app.auth import repository as auth_repository
 from app.auth.principal import Principal
-from app.errors import NotFound
 from app.models import User
 from app.users import service
-from app.users.schemas import UserCreate, UserRead, UserUpdate
+from app.users.commands import CreateUser, UpdateUser
+from app.users.schemas import UserRead
 
 # Roles come in one more statement for the whole page (the relationship loads "selectin").
 _USERS = select(User)
 router = APIRouter(prefix="/users", tags=["users"], route_class=ProblemRoute)
 CanRead = Annotated[Principal, Depends(require("users:read"))]
 CanManage = Annotated[Principal, Depends(require("users:manage"))]
-
-
-async def _user(session: SessionDep, user_id: int) -> User:
-    user = await auth_repository.get_user_with_roles(session, user_id)
-    if user is None:
-        raise NotFound("No such user.")
-    return user
 
 
 @router.get("", **list_route(service.LIST_SPEC, UserRead, "By email by default."))
@@ -43,7 +35,7 @@ async def read_user(
     user_id: RowId, request: Request, response: Response, session: SessionDep, _: CanRead
 ) -> UserRead | Response:
     """One user, with an ETag of its version."""
-    user = await _user(session, user_id)
+    user = await service.get_user(session, user_id)
     if is_not_modified(request, user.version):
         return Response(status_code=304, headers={"ETag": f'"{user.version}"'})
     set_etag(response, user.version)
@@ -57,17 +49,10 @@ async def read_user(
     responses=problems(403, 409, 422),
 )
 async def create_user(
-    body: UserCreate, response: Response, session: SessionDep, principal: CanManage
+    body: CreateUser, response: Response, session: SessionDep, principal: CanManage
 ) -> UserRead:
     """Create a staff user with roles."""
-    user = await service.create_user(
-        session,
-        principal,
-        email=body.email,
-        password=body.password,
-        full_name=body.full_name,
-        role_names=body.roles,
-    )
+    user = await service.create_user(session, principal, body)
     response.headers["Location"] = f"/api/v1/users/{user.id}"
     set_etag(response, user.version)
     return UserRead.model_validate(user)
@@ -80,25 +65,16 @@ async def create_user(
 )
 async def update_user(
     user_id: RowId,
-    body: UserUpdate,
+    body: UpdateUser,
     request: Request,
     response: Response,
     session: SessionDep,
     principal: CanManage,
 ) -> UserRead:
     """Edit a user; removing roles or deactivating takes effect on their next request."""
-    user = await _user(session, user_id)
-    check_if_match(request, user.version)
     user = await service.update_user(
-        session,
-        principal,
-        user,
-        email=body.email,
-        full_name=body.full_name,
-        is_active=body.is_active,
-        role_names=body.roles,
+        session, principal, user_id, body, expected_version=expected_version(request)
     )
-    await session.flush()
     set_etag(response, user.version)
     return UserRead.model_validate(user)
 
@@ -108,7 +84,9 @@ async def deactivate_user(
     user_id: RowId, response: Response, session: SessionDep, principal: CanManage
 ) -> UserRead:
     """Deactivate a user: their sessions and tokens stop working at once."""
-    user = await service.deactivate_user(session, principal, await _user(session, user_id))
+    user = await service.deactivate_user(
+        session, principal, await service.get_user(session, user_id)
+    )
     await session.flush()
     set_etag(response, user.version)
     return UserRead.model_validate(user)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from app.settings import Settings
-from bench.database import Credentials
+from bench.database import Credentials, database_url, django_database_name
 from bench.environment import BASELINES_DIR, BASELINES_VENV, BENCH_DIR
 from bench.load import Measurement, Target, WrkRun, median_of, run_wrk
 from bench.processes import Peak, RssSampler, Server, ServerRegistry, free_port
@@ -20,6 +22,8 @@ REGISTRY = ServerRegistry(RESULTS_DIR / "servers.pids")
 # Counted on every request but never refused: a 1 s window keeps the in-memory moving
 # window as short as production's 600/minute keeps it.
 BENCH_RATE_LIMIT = "1000000/second"
+# The Django admin peer's superuser (in the peer's own database).
+PEER_ADMIN_USER = "bench"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class Context:
     wrk_runs: int = 0
     servers: list[Server] = field(default_factory=list)
     order_id: int = 0
+    peer_admin_password: str = field(default_factory=lambda: secrets.token_urlsafe(18))
+    peer_admin_ready: bool = False
 
     # --- servers --------------------------------------------------------------------------
     def product_env(self) -> dict[str, str]:
@@ -85,13 +91,29 @@ class Context:
         )
 
     def baseline(self, mode: str) -> Server:
-        """ceiling / floor (Starlette under uvicorn) or drf (Django under gunicorn)."""
+        """ceiling / floor (Starlette under uvicorn); drf or drf_nested (the same DRF project,
+        named by what it is measured on) or django_admin (Django under gunicorn)."""
         port = free_port()
         binaries = BASELINES_VENV / "bin"
-        if mode == "drf":
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "BASELINE_DATABASE_URL": self.database_url,
+            "BASELINE_SECRET": self.secret_key,
+            "BASELINE_MODE": mode,
+        }
+        if mode == "django_admin":
+            env |= {
+                "BASELINE_DJANGO_DATABASE_URL": database_url(
+                    django_database_name(self.database_name)
+                ),
+                "BASELINE_ADMIN_USER": PEER_ADMIN_USER,
+                "BASELINE_ADMIN_PASSWORD": self.peer_admin_password,
+            }
+            self._prepare_django_admin(env)
+        if mode in ("drf", "drf_nested", "django_admin"):
             argv = [
                 str(binaries / "gunicorn"),
-                "drf_app:application",
+                f"{'django_admin_app' if mode == 'django_admin' else 'drf_app'}:application",
                 "--bind",
                 f"127.0.0.1:{port}",
                 "--workers",
@@ -113,13 +135,23 @@ class Context:
                 "--log-level",
                 "warning",
             ]
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "BASELINE_DATABASE_URL": self.database_url,
-            "BASELINE_SECRET": self.secret_key,
-            "BASELINE_MODE": mode,
-        }
         return self._start(Server(mode, argv, env, port, LOGS_DIR / f"{mode}.log", BASELINES_DIR))
+
+    def _prepare_django_admin(self, env: dict[str, str]) -> None:
+        """Django's tables in the peer's database and its superuser, once per run."""
+        if self.peer_admin_ready:
+            return
+        LOGS_DIR.mkdir(parents=True, exist_ok=True)
+        with open(LOGS_DIR / "django_admin.log", "ab") as log:
+            subprocess.run(
+                [str(BASELINES_VENV / "bin" / "python"), "django_admin_app.py", "prepare"],
+                env=env,
+                cwd=BASELINES_DIR,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                check=True,
+            )
+        self.peer_admin_ready = True
 
     def _log(self, workers: int) -> Path:
         return LOGS_DIR / f"product-{workers}w.log"

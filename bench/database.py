@@ -21,15 +21,19 @@ from sqlalchemy.engine import make_url
 
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
+from app.auth.token_commands import CreateToken
 from app.db import Database, transaction
 from app.migrations import upgrade_engine
 from app.models import OrderStatus
 from app.settings import load_settings
+from app.users.commands import CreateUser
 from app.users.service import create_user
 from bench.processes import process_alive
 
 DEFAULT_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 NAME_PREFIX = "backoffice_bench_"
+# The Django admin peer's own tables (auth, sessions) go to a second throwaway database.
+DJANGO_SUFFIX = "_django"
 SEED = "backoffice-bench"
 CUSTOMERS = 2_000
 ORDERS = 5_000
@@ -85,11 +89,18 @@ def new_database_name() -> str:
     return f"{NAME_PREFIX}{os.getpid()}_{secrets.token_hex(3)}"
 
 
+def django_database_name(name: str) -> str:
+    """The Django admin peer's database beside database `name` (nothing of ours in it)."""
+    return name + DJANGO_SUFFIX
+
+
 async def create_database(name: str) -> None:
+    """Database `name` and its Django peer's database."""
     connection = await asyncpg.connect(server_url())
     try:
         await _drop_orphans(connection)
-        await connection.execute(f'CREATE DATABASE "{name}"')
+        for each in (name, django_database_name(name)):
+            await connection.execute(f'CREATE DATABASE "{each}"')
     finally:
         await connection.close()
 
@@ -97,7 +108,8 @@ async def create_database(name: str) -> None:
 async def drop_database(name: str) -> None:
     connection = await asyncpg.connect(server_url())
     try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for each in (name, django_database_name(name)):
+            await connection.execute(f'DROP DATABASE IF EXISTS "{each}" WITH (FORCE)')
     finally:
         await connection.close()
 
@@ -108,7 +120,7 @@ async def _drop_orphans(connection: asyncpg.Connection) -> None:
         "SELECT datname FROM pg_database WHERE datname LIKE $1", f"{NAME_PREFIX}%"
     )
     for (datname,) in names:
-        match = re.fullmatch(rf"{NAME_PREFIX}(\d+)_[0-9a-f]+", datname)
+        match = re.fullmatch(rf"{NAME_PREFIX}(\d+)_[0-9a-f]+({DJANGO_SUFFIX})?", datname)
         if match and not process_alive(int(match.group(1))):
             await connection.execute(f'DROP DATABASE IF EXISTS "{datname}" WITH (FORCE)')
 
@@ -131,15 +143,13 @@ async def migrate_and_create_user(url: str) -> Credentials:
     try:
         await upgrade_engine(database.engine)
         async with transaction(database.sessionmaker) as session:
-            user = await create_user(
-                session,
-                BENCH_PRINCIPAL,
-                email=email,
-                password=password,
-                full_name="Benchmark",
-                role_names=["admin"],
+            command = CreateUser(
+                email=email, password=password, full_name="Benchmark", roles=["admin"]
             )
-            _, token = await create_token(session, BENCH_PRINCIPAL, user, name="benchmark")
+            user = await create_user(session, BENCH_PRINCIPAL, command)
+            _, token = await create_token(
+                session, BENCH_PRINCIPAL, user, CreateToken(name="benchmark")
+            )
     finally:
         await database.dispose()
     return Credentials(email=email, password=password, token=token)
@@ -311,6 +321,14 @@ async def settle(url: str) -> None:
     try:
         await connection.execute("VACUUM (ANALYZE)")
         await connection.execute("CHECKPOINT")
+    finally:
+        await connection.close()
+
+
+async def fetch_column(url: str, query: str, *args: object) -> list[object]:
+    connection = await asyncpg.connect(url)
+    try:
+        return [row[0] for row in await connection.fetch(query, *args)]
     finally:
         await connection.close()
 

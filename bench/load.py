@@ -25,6 +25,7 @@ class Target:
     method: str = "GET"
     body: str | None = None  # every {unique} becomes a per-request unique token
     unique_header: str | None = None
+    paths_file: Path | None = None  # request these paths in turn (one a line)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ async def run_wrk(
         env["BENCH_BODY"] = target.body
     if target.unique_header is not None:
         env["BENCH_UNIQUE_HEADER"] = target.unique_header
+    if target.paths_file is not None:
+        env["BENCH_PATHS_FILE"] = str(target.paths_file)
     process = await asyncio.create_subprocess_exec(
         *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
     )

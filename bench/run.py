@@ -1,4 +1,4 @@
-"""`make bench`: throughput, latency, statements and memory of Backoffice against three baselines.
+"""`make bench`: throughput, latency, statements and memory of Backoffice against its baselines.
 
 Creates a throwaway PostgreSQL database, seeds it in bulk, serves the product with its
 production command and drives it (and the baselines of SPEC §11) with wrk. The database
@@ -95,6 +95,8 @@ async def _phases(ctx: Context) -> None:
     product = ctx.product(1)
     _say("product list against the ceiling, the raw floor and DRF")
     await scenarios.head_to_head(ctx, product)
+    _say("order detail and the admin search page against their Django peers")
+    await scenarios.against_django_peers(ctx, product)
     _say("the product's other scenarios")
     await scenarios.product_scenarios(ctx, product)
     _say("the product list with 2 workers")

@@ -1,8 +1,9 @@
-"""The targets of SPEC §11 and issue 7, judged from a finished report."""
+"""The targets of SPEC §11, judged from a finished report (ratios of one run only)."""
 
 from __future__ import annotations
 
-from bench.report import Report, ScalingRow, Target
+from bench.report import Report, ScalingRow, Target, ThroughputRow
+from bench.scenarios import ADMIN_SEARCH, ORDER_DETAIL, ORDERS_LIST, PEER_NAMES
 
 RSS_LIMIT_MB = 250
 GROWTH_LIMIT = 1.5
@@ -10,6 +11,13 @@ IMPORT_LIMIT_S = 15
 # "Flat" export memory: the worker grows by less than this while streaming 1M rows.
 FLAT_EXPORT_MB = 50
 RUNTIME_LIMIT_S = 20 * 60
+FLOOR_RATIO = 0.75  # product list ≥ 0.75× the raw floor
+DRF_RATIO = 10  # product list ≥ 10× the DRF list
+NESTED_RATIO = 5  # order detail ≥ 5× the DRF nested detail
+ADMIN_RATIO = 3  # admin product list page ≥ 3× the Django admin changelist
+ORDERS_LIST_SHARE = 0.5  # orders list ≥ half the product list's req/s
+TWO_WORKERS_RATIO = 1.7  # 2 workers ≥ 1.7× 1 worker on the product list
+CREATE_CUSTOMER_STATEMENTS = 5
 
 
 def judge(report: Report, product_list_prefix: str, elapsed_s: float) -> list[Target]:
@@ -40,30 +48,100 @@ def _peaks(peaks: dict[str, float]) -> str:
     return ", ".join(f"{name} {mb:.0f}" for name, mb in peaks.items())
 
 
+def _first(report: Report, scenario: str) -> ThroughputRow | None:
+    """The row of `scenario` at the lowest concurrency (the SPEC's 16 connections)."""
+    rows = [row for row in report.throughput if row.scenario == scenario]
+    return min(rows, key=lambda r: r.measurement.connections, default=None)
+
+
+def _starting(report: Report, prefix: str) -> ThroughputRow | None:
+    return next((row for row in report.throughput if row.scenario.startswith(prefix)), None)
+
+
+def _ratio_target(name: str, ratio: float | None, limit: float, detail: str = "") -> Target:
+    measured = "—" if ratio is None else f"{ratio:.2f}×{detail}"
+    return Target(name, measured, None if ratio is None else ratio >= limit)
+
+
+def _rps(row: ThroughputRow | None) -> str:
+    return "—" if row is None else f"{row.measurement.rps:,.0f} req/s"
+
+
 def _throughput(report: Report, prefix: str) -> list[Target]:
-    rows = [row for row in report.throughput if row.scenario == f"{prefix}, 1 worker"]
-    row = min(rows, key=lambda r: r.measurement.connections, default=None)
-    if row is None:
-        return []
-    c = row.measurement.connections
-    floor, drf = row.ratios.get("floor"), row.ratios.get("drf")
-    return [
-        Target(
-            f"product list (1 worker, c{c}) ≥ 50% of the raw floor's req/s",
-            "—" if floor is None else f"{floor:.0%} of the floor",
-            None if floor is None else floor >= 0.5,
-        ),
-        Target(
-            f"product list (1 worker, c{c}) ≥ 3× the DRF peer's req/s",
-            "—" if drf is None else f"{drf:.1f}× DRF",
-            None if drf is None else drf >= 3,
-        ),
-    ]
+    one = _first(report, f"{prefix}, 1 worker")
+    targets = []
+    if one is not None:
+        c = one.measurement.connections
+        targets += [
+            _ratio_target(
+                f"product list (1 worker, c{c}) ≥ {FLOOR_RATIO}× the raw floor",
+                one.ratios.get("floor"),
+                FLOOR_RATIO,
+            ),
+            _ratio_target(
+                f"product list (1 worker, c{c}) ≥ {DRF_RATIO}× the DRF list",
+                one.ratios.get("drf"),
+                DRF_RATIO,
+            ),
+        ]
+    detail = _starting(report, ORDER_DETAIL)
+    if detail is not None:
+        peer = _starting(report, PEER_NAMES["drf_nested"])
+        targets.append(
+            _ratio_target(
+                f"order detail ≥ {NESTED_RATIO}× the DRF nested detail",
+                detail.ratios.get("drf"),
+                NESTED_RATIO,
+                f" ({_rps(detail)} vs {_rps(peer)})",
+            )
+        )
+    admin = _starting(report, ADMIN_SEARCH)
+    if admin is not None:
+        peer = _starting(report, PEER_NAMES["django_admin"])
+        targets.append(
+            _ratio_target(
+                f"admin product list page ≥ {ADMIN_RATIO}× the Django admin changelist",
+                admin.ratios.get("admin"),
+                ADMIN_RATIO,
+                f" ({_rps(admin)} vs {_rps(peer)})",
+            )
+        )
+    orders = _starting(report, ORDERS_LIST)
+    if orders is not None and one is not None and one.measurement.rps:
+        targets.append(
+            _ratio_target(
+                f"orders list (limit 50) ≥ {ORDERS_LIST_SHARE}× the product list's req/s",
+                orders.measurement.rps / one.measurement.rps,
+                ORDERS_LIST_SHARE,
+                f" ({_rps(orders)} vs {_rps(one)})",
+            )
+        )
+    two = _first(report, f"{prefix}, 2 workers")
+    if two is not None and one is not None and one.measurement.rps:
+        targets.append(
+            _ratio_target(
+                f"product list, 2 workers ≥ {TWO_WORKERS_RATIO}× 1 worker "
+                f"(c{two.measurement.connections})",
+                two.measurement.rps / one.measurement.rps,
+                TWO_WORKERS_RATIO,
+                f" ({_rps(two)} vs {_rps(one)})",
+            )
+        )
+    return targets
 
 
 def _growth(report: Report) -> list[Target]:
     targets = []
     for surface in ("API", "admin"):
+        failing = [r for r in report.scaling if r.surface == surface and r.errors]
+        if failing:
+            targets.append(
+                Target(
+                    f"{surface} list pages answer without errors",
+                    "; ".join(f"{_page(r)}: {r.errors} errors" for r in failing),
+                    False,
+                )
+            )
         rows = [r for r in report.scaling if r.surface == surface and r.growth is not None]
         if not rows:
             continue
@@ -118,6 +196,16 @@ def _statements(report: Report) -> list[Target]:
                 constant,
             )
         )
+        created = counts.get("create customer")
+        if created is not None:
+            targets.append(
+                Target(
+                    f"create customer (Idempotency-Key, audit, outbox) ≤ "
+                    f"{CREATE_CUSTOMER_STATEMENTS} statements",
+                    f"{created} statement(s)",
+                    created <= CREATE_CUSTOMER_STATEMENTS,
+                )
+            )
         auth = counts.get("unknown token (401): the token lookup alone")
         if auth is not None:
             targets.append(

@@ -1,9 +1,13 @@
-"""Baseline (c) of SPEC §11: GET /api/v1/products?limit=50 in Django REST Framework.
+"""Baselines (c) and (d) of SPEC §11 in Django REST Framework: the product list and the
+nested order detail.
 
-A one-module Django project: an unmanaged model over the same `products` table, a
-ModelSerializer, CursorPagination ordered by id, an authentication class that resolves our
-personal tokens by SHA-256 digest (one query: token, owner, roles), and a permission class
-asking for products:read. DEBUG off, persistent connections. Served by gunicorn:
+A one-module Django project over the product's own tables (the unmanaged models of
+`peers`): `GET /api/v1/products?limit=50` (ModelSerializer, CursorPagination ordered by id)
+and `GET /api/v1/orders/<id>` (nested ModelSerializers: the customer embedded, the items
+with their product's sku and name; select_related for the customer, one prefetch for the
+items joined to their products). An authentication class resolves our personal tokens by
+SHA-256 digest (one query: token, owner, roles); permission classes ask for products:read
+and orders:read. DEBUG off, persistent connections. Served by gunicorn:
     BASELINE_DATABASE_URL=postgresql://… BASELINE_SECRET=… \
         gunicorn drf_app:application --workers 1 --bind 127.0.0.1:8002
 """
@@ -26,7 +30,13 @@ settings.configure(
     ALLOWED_HOSTS=["*"],
     ROOT_URLCONF=__name__,
     USE_TZ=True,
-    INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "rest_framework"],
+    TIME_ZONE="UTC",  # datetimes as the product writes them ("…Z")
+    INSTALLED_APPS=[
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "rest_framework",
+        "peers",
+    ],
     MIDDLEWARE=[
         "django.middleware.security.SecurityMiddleware",
         "django.middleware.common.CommonMiddleware",
@@ -51,9 +61,11 @@ settings.configure(
 )
 django.setup()
 
-from django.db import connection, models  # noqa: E402  (needs settings first)
+from django.db import connection  # noqa: E402  (needs settings first)
+from django.db.models import Prefetch  # noqa: E402
 from django.http import HttpRequest, JsonResponse  # noqa: E402
 from django.urls import path  # noqa: E402
+from peers.models import Customer, Order, OrderItem, Product  # noqa: E402
 from rest_framework import generics, serializers  # noqa: E402
 from rest_framework.authentication import BaseAuthentication  # noqa: E402
 from rest_framework.exceptions import AuthenticationFailed  # noqa: E402
@@ -70,26 +82,6 @@ TOKEN_SQL = (
     "WHERE t.token_hash = %s AND t.revoked_at IS NULL "
     "AND (t.expires_at IS NULL OR t.expires_at > now())"
 )
-
-
-class Product(models.Model):
-    """The product's own `products` table, read as is (Django never migrates it)."""
-
-    sku = models.CharField(max_length=32)
-    name = models.CharField(max_length=200)
-    description = models.TextField()
-    price = models.DecimalField(max_digits=12, decimal_places=2)
-    stock = models.IntegerField()
-    reorder_level = models.IntegerField()
-    is_active = models.BooleanField()
-    version = models.IntegerField()
-    created_at = models.DateTimeField()
-    updated_at = models.DateTimeField()
-
-    class Meta:
-        managed = False
-        db_table = "products"
-        app_label = "baseline"
 
 
 class ProductSerializer(serializers.ModelSerializer):
@@ -142,9 +134,63 @@ class PersonalTokenAuthentication(BaseAuthentication):
         return "Bearer"
 
 
-class CanReadProducts(BasePermission):
+class CustomerBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Customer
+        fields = ["id", "name", "email", "company"]
+
+
+class OrderItemSerializer(serializers.ModelSerializer):
+    sku = serializers.CharField(source="product.sku")
+    name = serializers.CharField(source="product.name")
+    line_total = serializers.SerializerMethodField()
+
+    class Meta:
+        model = OrderItem
+        fields = ["id", "product_id", "quantity", "unit_price", "sku", "name", "line_total"]
+
+    def get_line_total(self, item: OrderItem) -> str:
+        return f"{item.unit_price * item.quantity:.2f}"
+
+
+class OrderSerializer(serializers.ModelSerializer):
+    """The product's OrderRead: the order, its customer embedded, its items in id order."""
+
+    customer = CustomerBriefSerializer()
+    items = OrderItemSerializer(many=True)
+
+    class Meta:
+        model = Order
+        fields = [
+            "id",
+            "number",
+            "customer_id",
+            "customer",
+            "status",
+            "notes",
+            "total",
+            "placed_at",
+            "created_by_id",
+            "items",
+            "version",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class _Needs(BasePermission):
+    permission = ""
+
     def has_permission(self, request: Any, view: Any) -> bool:
-        return "products:read" in getattr(request.user, "permissions", ())
+        return self.permission in getattr(request.user, "permissions", ())
+
+
+class CanReadProducts(_Needs):
+    permission = "products:read"
+
+
+class CanReadOrders(_Needs):
+    permission = "orders:read"
 
 
 class ProductCursorPagination(CursorPagination):
@@ -168,12 +214,24 @@ class ProductList(generics.ListAPIView):
     permission_classes = [CanReadProducts]
 
 
+class OrderDetail(generics.RetrieveAPIView):
+    # Two queries after the token's: the order joined to its customer, then its items
+    # joined to their products (one prefetch, select_related inside it).
+    queryset = Order.objects.select_related("customer").prefetch_related(
+        Prefetch("items", queryset=OrderItem.objects.select_related("product").order_by("id"))
+    )
+    serializer_class = OrderSerializer
+    authentication_classes = [PersonalTokenAuthentication]
+    permission_classes = [CanReadOrders]
+
+
 def healthz(_: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
 urlpatterns = [
     path("api/v1/products", ProductList.as_view()),
+    path("api/v1/orders/<int:pk>", OrderDetail.as_view()),
     path("healthz", healthz),
 ]
 application = get_wsgi_application()

@@ -5,12 +5,24 @@
 --   BENCH_BODY           a body template: every {unique} is replaced per request by a
 --                        token unique across threads, requests and runs (BENCH_RUN_ID)
 --   BENCH_UNIQUE_HEADER  a header that carries the same unique token (Idempotency-Key)
+--   BENCH_PATHS_FILE     a file of request paths, one a line, requested in turn (the
+--                        URL's own path is then only where the first request goes)
 -- Fixed headers come from wrk's own -H options.
 
 local method = os.getenv("BENCH_METHOD") or "GET"
 local body_template = os.getenv("BENCH_BODY")
 local unique_header = os.getenv("BENCH_UNIQUE_HEADER")
 local run_id = os.getenv("BENCH_RUN_ID") or "0"
+local paths_file = os.getenv("BENCH_PATHS_FILE")
+local paths = nil
+if paths_file ~= nil then
+  paths = {}
+  for line in io.lines(paths_file) do
+    if line ~= "" then
+      table.insert(paths, line)
+    end
+  end
+end
 local threads = {}
 local counter = 0
 
@@ -22,8 +34,15 @@ function setup(thread)
   thread:set("thread_number", #threads)
 end
 
-if body_template ~= nil then
+if paths ~= nil and body_template == nil then
   -- Only defined when needed: without request(), wrk sends one pre-built request (faster).
+  function request()
+    counter = counter + 1
+    return wrk.format(method, paths[1 + counter % #paths])
+  end
+end
+
+if body_template ~= nil then
   function request()
     counter = counter + 1
     local unique = string.format("%s-%d-%d", run_id, thread_number or 0, counter)

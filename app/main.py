@@ -35,7 +35,6 @@ from app.ratelimit import RateLimiter
 from app.resources import resource_dir
 from app.retry import TransientRetryMiddleware
 from app.settings import Settings, get_settings
-from app.url_names import remember_url_routes
 
 SESSION_COOKIE = "bo_session"
 # The order /docs and /redoc show the API in; routes are matched in another order (the
@@ -105,7 +104,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.include_router(metrics_router)
     app.mount("/static", StaticFiles(directory=resource_dir("static")), name="static")
     mount_admin(app, database, settings, app.state.rate_limiter, session_cookie_name(settings))
-    remember_url_routes(app.router)
 
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.

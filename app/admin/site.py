@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqladmin import Admin
+from sqladmin import Admin, ModelView
 from sqladmin.authentication import login_required
 from starlette.datastructures import URL
 from starlette.exceptions import HTTPException
@@ -141,9 +141,9 @@ class BackofficeAdmin(Admin):
         pks = [str(pk) for pk in require_ids(request.query_params.get("pks", ""))]
         if not pks:
             raise HTTPException(status_code=404)
-        await self._delete(request)
         identity = request.path_params["identity"]
-        view = self._find_model_view(identity)
+        view = self.model_view(identity)
+        await self.check_delete(request, view, pks)
         if not isinstance(view, ServiceModelView):
             return PageWithMessage(identity, None, "Not deletable.")
         try:
@@ -153,6 +153,25 @@ class BackofficeAdmin(Admin):
             return PageWithMessage(identity, None, str(exc))
         target = URL(str(request.url_for("admin:list", identity=identity)))
         return PlainTextResponse(str(target.include_query_params(notice="deleted")))
+
+    def model_view(self, identity: str) -> ModelView:
+        """The model view named `identity` in the documented `views` list; else a 404."""
+        for view in self.views:
+            if isinstance(view, ModelView) and view.identity == identity:
+                return view
+        raise HTTPException(status_code=404)
+
+    async def check_delete(self, request: Request, view: ModelView, pks: list[str]) -> None:
+        """A 403 unless the user may delete every selected row: the view allows deleting,
+        and each row, as the user may see it (`get_object_for_details`: the view's
+        details_query, restricted to their own rows where it is), passes check_can_delete."""
+        if not view.can_delete or not view.is_accessible(request):
+            raise HTTPException(status_code=403)
+        for pk in pks:
+            request.path_params["pk"] = pk  # what get_object_for_details reads the row by
+            row = await view.get_object_for_details(request)
+            if not await view.check_can_delete(request, row):
+                raise HTTPException(status_code=403)
 
     def csrf_token(self, request: Request) -> str:
         """A fresh token for a form on this page, bound to the session."""

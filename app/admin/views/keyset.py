@@ -1,4 +1,4 @@
-"""Keyset pages for admin lists: sqladmin's list template, fed by app/lists.
+"""Keyset pages for admin lists: our list template (admin/list.html), fed by app/lists.
 
 sqladmin pages with OFFSET and counts every row on every view; on a million-row table the
 last page scans the whole index. Here a page is "the rows after (value, id)" of the sort
@@ -15,6 +15,7 @@ from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import URL
 
+from app.admin.views.list_page import Column, Menus, Row
 from app.lists.cursors import CursorCodec
 from app.lists.keyset import Ordering, fetch_entities
 
@@ -23,7 +24,9 @@ CURSOR_PARAMS = ("after", "before", "last", "page")
 
 @dataclass
 class KeysetPage:
-    """What sqladmin's list template reads from its Pagination, plus keyset links."""
+    """The list page, prepared once per request: what sqladmin's list route reads from its
+    Pagination (rows, page, add_pagination_urls), the keyset links, and everything our
+    template prints (columns, each row's cells and links, the Actions menu)."""
 
     rows: list[Any]
     page_size: int
@@ -37,6 +40,9 @@ class KeysetPage:
     page: int = 1
     keyset: bool = True
     page_controls: list[Any] = field(default_factory=list)
+    columns: list[Column] = field(default_factory=list)
+    lines: list[Row] = field(default_factory=list)
+    menus: Menus = field(default_factory=Menus)
 
     @property
     def has_previous(self) -> bool:

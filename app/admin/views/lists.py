@@ -8,6 +8,7 @@ list page, and no query runs for it.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import inspect
@@ -17,6 +18,16 @@ from starlette.requests import Request
 from app.admin.ids import parse_id
 from app.admin.notices import add_message
 from app.admin.views.keyset import KeysetPage, keyset_page, navigation
+from app.admin.views.list_page import (
+    Links,
+    ListAction,
+    ListLayout,
+    columns_of,
+    declared_actions,
+    layout_of,
+    menus_of,
+    rows_of,
+)
 from app.errors import AppError
 from app.lists.columns import MAX_FILTER_LENGTH
 from app.lists.counts import approximate_count, capped_count
@@ -46,17 +57,14 @@ def page_size_of(view: Any, request: Request) -> int:
     return int(max(1, min(asked, max(view.page_size_options))))
 
 
-def ordering_of(view: Any, request: Request) -> Ordering:
+def ordering_of(layout: ListLayout, view: Any, request: Request) -> Ordering:
     sort_by = request.query_params.get("sortBy")
     if sort_by:
-        if sort_by not in view._sort_fields:
+        if sort_by not in layout.sortable:
             raise ListRefused("This list cannot be sorted that way.")
         name, descending = sort_by, request.query_params.get("sort", "asc") == "desc"
     else:
-        default = view._get_default_sort()
-        name, descending = (
-            (view._get_prop_name(default[0][0]), default[0][1]) if default else ("id", False)
-        )
+        name, descending = layout.default_sort
     columns = inspect(view.model).columns
     return Ordering(
         name=name,
@@ -87,8 +95,26 @@ async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[A
     return statement, filtered
 
 
+def model_identities(request: Request) -> dict[type, str]:
+    """Each model the admin has a view of → that view's identity (for relation links)."""
+    views = request.app.state.site.views
+    return {view.model: view.identity for view in views if getattr(view, "model", None)}
+
+
 class KeysetListMixin:
-    """Replaces sqladmin's OFFSET pagination and count(*) with keyset pages (see keyset.py)."""
+    """Replaces sqladmin's OFFSET pagination and count(*) with keyset pages (see keyset.py),
+    and its list template with ours: the page is prepared here (list_page.py)."""
+
+    list_template = "admin/list.html"
+
+    @cached_property
+    def list_layout(self) -> ListLayout:
+        """The list's columns, sorts and relations, from the view's documented settings."""
+        return layout_of(self)
+
+    @cached_property
+    def list_actions(self) -> list[ListAction]:
+        return declared_actions(type(self))
 
     def rows_are_restricted(self, request: Request) -> bool:
         """Whether `list_query` shows this user only some rows (override with the rule)."""
@@ -96,11 +122,13 @@ class KeysetListMixin:
 
     async def list(self, request: Request) -> Any:
         view: Any = self
+        layout = self.list_layout
         page_size = page_size_of(view, request)
+        columns, menus = columns_of(layout, request), menus_of(view, request, self.list_actions)
         try:
-            ordering = ordering_of(view, request)
+            ordering = ordering_of(layout, view, request)
             statement = view.list_query(request)
-            for relation in view._list_relations:
+            for relation in layout.list_relations:
                 statement = statement.options(selectinload(relation))
             statement, filtered = await _apply_filters(view, request, statement)
             search = request.query_params.get("search")
@@ -110,7 +138,14 @@ class KeysetListMixin:
                 filtered = True
         except ListRefused as exc:
             add_message(request, str(exc))
-            return KeysetPage(rows=[], page_size=page_size, count=0, count_is_estimate=False)
+            return KeysetPage(
+                rows=[],
+                page_size=page_size,
+                count=0,
+                count_is_estimate=False,
+                columns=columns,
+                menus=menus,
+            )
         # A list cut down to the user's own rows is counted as such: the whole table's
         # count would tell them how many rows others have.
         filtered = filtered or view.rows_are_restricted(request)
@@ -133,6 +168,9 @@ class KeysetListMixin:
             else:
                 count, approximate = await approximate_count(session, view.model)
         links = navigation(rows, more, reverse, params, ordering, request.url, codec)
+        lines = await rows_of(
+            view, layout, request, rows, Links(request, model_identities(request))
+        )
         return KeysetPage(
             rows=rows,
             page_size=page_size,
@@ -144,4 +182,7 @@ class KeysetListMixin:
             previous_url=links["previous"],
             next_url=links["next"],
             last_url=links["last"],
+            columns=columns,
+            lines=lines,
+            menus=menus,
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqladmin import action
 from sqladmin.filters import StaticValuesFilter
 from sqladmin.secret import Secret
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,6 +16,7 @@ from app.admin.views.base import (
     AdminError,
     CommandForm,
     ServiceModelView,
+    action,
     require_principal,
     selected_pks,
 )
@@ -69,15 +69,16 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         # A field the post left out is not given (the command's default, or unchanged).
         return {k: v for k, v in super().clean(data).items() if v is not None}
 
-    def _settings(self) -> Any:
-        return self._admin_ref.settings  # type: ignore[attr-defined]
+    def _settings(self, request: Request) -> Any:
+        # The site puts itself in the admin app's state (app/admin/site.py).
+        return request.app.state.site.settings
 
     async def insert_model(self, request: Request, data: dict[str, Any]) -> Any:
         principal = require_principal(request)
         async with self.unit_of_work(request) as session:
             command = build(CreateWebhookEndpoint, self.clean(data))
             endpoint, secret = await service.create_endpoint(
-                session, principal, self._settings(), command
+                session, principal, self._settings(request), command
             )
         # sqladmin re-renders with a one-time modal instead of redirecting (no cookie, no URL).
         Secret.reveal_once(
@@ -94,7 +95,12 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         async def save(session: AsyncSession, principal: Principal, expected: int) -> Any:
             command = build(UpdateWebhookEndpoint, values)
             return await service.update_endpoint(
-                session, principal, self._settings(), int(pk), command, expected_version=expected
+                session,
+                principal,
+                self._settings(request),
+                int(pk),
+                command,
+                expected_version=expected,
             )
 
         return await self.save_edit(request, save)

@@ -10,9 +10,9 @@ from alembic import context
 from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 
-from app.db import create_engine
+from app.infra.db import create_engine
+from app.infra.settings import get_settings, load_settings
 from app.models import Base
-from app.settings import get_settings, load_settings
 
 config = context.config
 target_metadata = Base.metadata

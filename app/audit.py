@@ -9,7 +9,7 @@ from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
-from app.jsonutil import to_jsonable
+from app.infra.jsonutil import to_jsonable
 from app.models import AuditEvent, Base
 
 REDACTED = "[redacted]"

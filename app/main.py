@@ -12,29 +12,29 @@ from fastapi.staticfiles import StaticFiles
 
 from app.admin import mount_admin
 from app.api import health
-from app.api.body_guard import BodyGuardMiddleware
 from app.api.deps import get_principal
 from app.api.idempotency import IdempotencyMiddleware
 from app.api.openapi import install_bearer_security
 from app.api.v1 import router as api_v1_router
-from app.db import Database
-from app.docs_pages import router as docs_router
-from app.errors import install_error_handlers
-from app.lists.cursors import CursorCodec
-from app.logging_setup import configure_logging
-from app.metrics import Metrics, MetricsMiddleware
-from app.metrics import router as metrics_router
-from app.middleware import (
+from app.edge.body_guard import BodyGuardMiddleware
+from app.edge.docs_pages import router as docs_router
+from app.edge.metrics import Metrics, MetricsMiddleware
+from app.edge.metrics import router as metrics_router
+from app.edge.middleware import (
     AllowedHostsMiddleware,
     RateLimitHeadersMiddleware,
     RequestContextMiddleware,
     SecurityHeadersMiddleware,
 )
-from app.proxy import TrustedProxyMiddleware
-from app.ratelimit import RateLimiter
+from app.edge.problems import install_error_handlers
+from app.edge.proxy import TrustedProxyMiddleware
+from app.edge.retry import TransientRetryMiddleware
+from app.infra.db import Database
+from app.infra.logging_setup import configure_logging
+from app.infra.ratelimit import RateLimiter
+from app.infra.settings import Settings, get_settings
+from app.lists.cursors import CursorCodec
 from app.resources import resource_dir
-from app.retry import TransientRetryMiddleware
-from app.settings import Settings, get_settings
 
 SESSION_COOKIE = "bo_session"
 # The order /docs and /redoc show the API in; routes are matched in another order (the
@@ -108,7 +108,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # Added innermost first: the request id wraps everything, so even a crash in another
     # middleware is answered with a problem body that carries it.
     app.add_middleware(IdempotencyMiddleware)
-    # Outside the idempotency layer: a re-run claims the key afresh (app/retry.py).
+    # Outside the idempotency layer: a re-run claims the key afresh (app/edge/retry.py).
     app.add_middleware(TransientRetryMiddleware)
     app.add_middleware(BodyGuardMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)

@@ -8,7 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.settings import Settings
+from app.infra.settings import Settings
 from bench.database import Credentials, database_url, django_database_name
 from bench.environment import BASELINES_DIR, BASELINES_VENV, BENCH_DIR
 from bench.load import Measurement, Target, WrkRun, median_of, run_wrk

@@ -22,10 +22,10 @@ from sqlalchemy.engine import make_url
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
-from app.db import Database, transaction
-from app.migrations import upgrade_engine
+from app.infra.db import Database, transaction
+from app.infra.migrations import upgrade_engine
+from app.infra.settings import load_settings
 from app.models import OrderStatus
-from app.settings import load_settings
 from app.users.commands import CreateUser
 from app.users.service import create_user
 from bench.processes import process_alive

@@ -24,9 +24,9 @@ import asyncpg
 import httpx
 from sqlalchemy import event
 
-from app.db import Database
+from app.infra.db import Database
+from app.infra.settings import load_settings
 from app.main import create_app
-from app.settings import load_settings
 from bench.clients import admin_cookie, bearer
 from bench.database import Credentials
 

@@ -14,10 +14,10 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.pool import NullPool
 
-from app.db import Database, create_engine, normalize_database_url
+from app.infra.db import Database, create_engine, normalize_database_url
+from app.infra.migrations import upgrade_engine
+from app.infra.settings import Settings, load_settings
 from app.main import create_app
-from app.migrations import upgrade_engine
-from app.settings import Settings, load_settings
 
 BACKENDS = ["sqlite", "postgresql"]
 TEST_SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"

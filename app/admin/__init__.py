@@ -16,11 +16,11 @@ from app.admin.views.domain import CustomerView, OrderView, ProductView
 from app.admin.views.staff import ApiTokenView, RoleView, StaffSessionView, UserView
 from app.admin.views.webhooks import WebhookDeliveryView, WebhookEndpointView
 from app.auth.login import LoginThrottle
-from app.db import Database
-from app.db_errors import failure_kind
-from app.ratelimit import RateLimiter
+from app.infra.db import Database
+from app.infra.db_errors import failure_kind
+from app.infra.ratelimit import RateLimiter
+from app.infra.settings import Settings
 from app.resources import resource_dir
-from app.settings import Settings
 
 
 def _not_a_user_error(record: logging.LogRecord) -> bool:

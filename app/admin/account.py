@@ -23,8 +23,8 @@ from app.auth.login import LoginThrottle
 from app.auth.token_commands import CreateToken
 from app.auth.tokens import PERSONAL_TOKEN_PREFIX
 from app.commands import build
-from app.db import Database, transaction
 from app.errors import AppError
+from app.infra.db import Database, transaction
 from app.models.base import utcnow
 from app.permissions import PERMISSIONS
 from app.users import service as users_service

@@ -26,8 +26,8 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.api.body_guard import CSV_LIMIT, BodyTooLarge
-from app.asgi_parts import header, read_body, replay_body
+from app.edge.asgi_parts import header, read_body, replay_body
+from app.edge.body_guard import CSV_LIMIT, BodyTooLarge
 
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"

@@ -1,9 +1,9 @@
 """The admin when the database cannot serve: a 503 page with Retry-After, and re-runs.
 
-`failure_kind` (app/db_errors.py) tells an outage or a clash (deadlock, serialization
+`failure_kind` (app/infra/db_errors.py) tells an outage or a clash (deadlock, serialization
 failure, lock wait timed out) from a bug. Either is answered with the message page in
 the admin's look, 503 with Retry-After, and marked for the retry middleware
-(app/retry.py), which throws that answer away and runs the request again while its
+(app/edge/retry.py), which throws that answer away and runs the request again while its
 policy allows: the user sees the page only when the retries are spent.
 
 The page is the handler of the admin's ExceptionMiddleware for database errors: a
@@ -21,9 +21,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.admin.pages import render_error
-from app.db_errors import FailureKind, failure_kind
-from app.errors import unavailable_error
-from app.retry import current_attempt, mark_transient
+from app.edge.problems import unavailable_error
+from app.edge.retry import current_attempt, mark_transient
+from app.infra.db_errors import FailureKind, failure_kind
 
 logger = logging.getLogger(__name__)
 

@@ -30,11 +30,11 @@ from app.auth import login as login_service
 from app.auth.callers import from_staff_session
 from app.auth.principal import Principal
 from app.auth.sessions import end_session, start_session
-from app.db import Database, transaction
-from app.db_errors import failure_kind
+from app.infra.db import Database, transaction
+from app.infra.db_errors import failure_kind
+from app.infra.ratelimit import RateLimiter
+from app.infra.settings import Settings
 from app.permissions import can
-from app.ratelimit import RateLimiter
-from app.settings import Settings
 
 FILE_ROUTES = frozenset({"file_download", "file_preview"})
 

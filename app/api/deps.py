@@ -11,12 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.api.idempotency import KEYED_UNIT_STATE, KeyedUnit
 from app.auth import callers
 from app.auth.principal import PRINCIPAL_STATE, Principal, RequestMeta, principal_in
-from app.db import Database, transaction
-from app.db_reads import Reader, SqlaReader
 from app.errors import NotAuthenticated, PermissionDenied, RateLimited
+from app.infra.db import Database, transaction
+from app.infra.db_reads import Reader, SqlaReader
+from app.infra.ratelimit import API_BUCKET, RateLimiter
+from app.infra.settings import Settings
 from app.permissions import can
-from app.ratelimit import API_BUCKET, RateLimiter
-from app.settings import Settings
 
 
 def get_database(request: Request) -> Database:
@@ -92,7 +92,7 @@ async def authenticate(request: Request, reader: Reader) -> Principal:
 
     The one implementation behind `get_principal`, the lean routes (app/api/lean.py) and
     the idempotency layer: whichever runs first authenticates, and leaves the Principal in
-    the request's scope state for the others (and for a re-run, app/retry.py).
+    the request's scope state for the others (and for a re-run, app/edge/retry.py).
     """
     known = principal_in(request.scope)
     if known is not None:

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from app.api.deps import DatabaseDep
-from app.migrations import current_revision, head_revision
+from app.infra.migrations import current_revision, head_revision
 
 router = APIRouter(tags=["health"])
 logger = logging.getLogger(__name__)

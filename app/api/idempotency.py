@@ -21,7 +21,7 @@ it records or not at all (docs/deploy.md):
    may succeed later) rolls the claim back with the rest: the key is free at once.
 
 If the commit's outcome is unknown (the connection died during COMMIT), the request is
-run again (app/retry.py) and its claim finds the record if the first attempt committed.
+run again (app/edge/retry.py) and its claim finds the record if the first attempt committed.
 A response that carries a secret (a new token, a webhook secret: the route marks it,
 see `mark_secret`) is never stored: its record keeps only the fact that it ran, and a
 repeat gets 409 `/problems/idempotency-not-replayable`.
@@ -53,12 +53,13 @@ from app.api.idempotency_records import (
     insert_record,
     outcome_of_existing,
 )
-from app.asgi_parts import header, read_body, replay_body
 from app.auth.principal import Principal, principal_in
-from app.db import Database
-from app.errors import AppError, problem_response
+from app.edge.asgi_parts import header, read_body, replay_body
+from app.edge.problems import problem_response
+from app.edge.retry import RETRY_AFTER_SECONDS, note_rerun_is_safe
+from app.errors import AppError
+from app.infra.db import Database
 from app.models import IdempotencyRecord
-from app.retry import RETRY_AFTER_SECONDS, note_rerun_is_safe
 
 logger = logging.getLogger(__name__)
 KEY_PATTERN = re.compile(r"^[\x21-\x7e]{1,255}$")  # visible ASCII
@@ -81,7 +82,7 @@ async def _authenticated(scope: Scope, receive: Receive, database: Database) -> 
     scope's state for the route), or None when they are not."""
     known = principal_in(scope)
     if known is not None:
-        return known  # an earlier attempt of this request authenticated (app/retry.py)
+        return known  # an earlier attempt of this request authenticated (app/edge/retry.py)
     # Imported here: app.api.deps builds on the routers' modules, which import this one.
     from app.api.deps import authenticate
 

@@ -12,7 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db_errors import sqlstate
+from app.infra.db_errors import sqlstate
 from app.models import IdempotencyRecord
 from app.models.base import utcnow
 
@@ -21,7 +21,7 @@ RETENTION = timedelta(hours=24)
 # earlier version of the service whose request died, and is cleared.
 ABANDONED_AFTER = timedelta(minutes=5)
 # PostgreSQL's lock_not_available: the claim waited for a concurrent first request longer
-# than the connection's lock timeout (app/db.py).
+# than the connection's lock timeout (app/infra/db.py).
 LOCK_TIMEOUT_SQLSTATE = "55P03"
 IN_PROGRESS = (
     409,

@@ -18,8 +18,8 @@ from typing_extensions import TypedDict
 from app.api.conditional import etag_for, is_not_modified
 from app.api.responses import problems
 from app.api.row_json import RowsEncoder, rows_encoder
-from app.db_reads import Reader
 from app.errors import ValidationFailed
+from app.infra.db_reads import Reader
 from app.lists.cursors import CursorCodec
 from app.lists.grammar import (
     DEFAULT_LIMIT,

@@ -48,7 +48,7 @@ class Problem(BaseModel):
 
 
 PROBLEM_SCHEMA_REF = {"$ref": "#/components/schemas/Problem"}
-# Answered by middleware or request validation before a handler runs (app.api.body_guard,
+# Answered by middleware or request validation before a handler runs (app.edge.body_guard,
 # app.api.idempotency, FastAPI's parsing), so every route of the kind can give them.
 BODY_METHOD_PROBLEMS = (400, 413, 415, 422)  # malformed JSON, too large, wrong type, fields
 POST_PROBLEMS = (400, 409, 422)  # Idempotency-Key: malformed, still in progress, other body

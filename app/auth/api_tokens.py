@@ -13,8 +13,8 @@ from app.auth.principal import Principal
 from app.auth.repository import Identity
 from app.auth.token_commands import CreateToken
 from app.auth.tokens import digest, mint_personal_token
-from app.db_reads import Reader
 from app.errors import Conflict, NotFound, PermissionDenied
+from app.infra.db_reads import Reader
 from app.lists.grammar import ListSpec
 from app.models import ApiToken, User
 from app.models.base import utcnow

@@ -20,10 +20,10 @@ from app.auth.principal import AuthMethod, Channel, Principal, RequestMeta
 from app.auth.repository import Identity
 from app.auth.sessions import resolve_session
 from app.auth.tokens import looks_like_personal_token
-from app.db_reads import Reader
+from app.infra.db_reads import Reader
+from app.infra.settings import Settings
 from app.models import StaffSession, User
 from app.permissions import narrow_to_scopes, permissions_of
-from app.settings import Settings
 
 # A bearer credential longer than this is no credential of ours (and is not hashed).
 MAX_BEARER_LENGTH = 4096

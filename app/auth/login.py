@@ -11,9 +11,9 @@ from app import audit
 from app.auth.passwords import DUMMY_HASH, MAX_LENGTH, verify_password
 from app.auth.principal import Principal
 from app.errors import RateLimited, ValidationFailed
+from app.infra.ratelimit import RateLimiter, RateLimitResult
 from app.models import User
 from app.models.base import utcnow
-from app.ratelimit import RateLimiter, RateLimitResult
 from app.text_rules import control_character_problem
 from app.users import repository as users_repository
 

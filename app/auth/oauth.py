@@ -18,10 +18,10 @@ from app.auth.tokens import (
     encode_access_token,
     mint_opaque_secret,
 )
-from app.db_reads import Reader
+from app.infra.db_reads import Reader
+from app.infra.settings import Settings
 from app.models import RefreshToken, User
 from app.models.base import utcnow
-from app.settings import Settings
 
 
 @dataclass(frozen=True)

@@ -65,7 +65,7 @@ class Principal:
 
 
 # Where a request's Principal travels in the ASGI scope's state, in both doors; the retry
-# middleware (app/retry.py) carries it across re-runs, so a request is authenticated once.
+# middleware (app/edge/retry.py) carries it across re-runs, so a request is authenticated once.
 PRINCIPAL_STATE = "principal"
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import FromClause, Select, Table, bindparam, func, or_, select, 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
-from app.db_reads import Reader, Row
+from app.infra.db_reads import Reader, Row
 from app.models import ApiToken, RefreshToken, Role, StaffSession, User, user_roles
 
 # Plain tables, not ORM entities: the per-request credential lookup is a Core query whose
@@ -111,7 +111,7 @@ _STAMP_TOKEN_USE = (
     update(_tokens)
     .where(_tokens.c.id == bindparam("token_id"))
     # updated_at given explicitly: its Python-side onupdate default is computed by
-    # SQLAlchemy's execution, which the driver path (app/db_reads.py) does not run.
+    # SQLAlchemy's execution, which the driver path (app/infra/db_reads.py) does not run.
     .values(
         last_used_at=bindparam("used_at"),
         last_used_ip=bindparam("used_ip"),

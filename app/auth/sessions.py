@@ -13,10 +13,10 @@ from app.auth import repository
 from app.auth.principal import Principal, RequestMeta
 from app.auth.tokens import digest, mint_opaque_secret
 from app.errors import NotFound
+from app.infra.settings import Settings
 from app.models import StaffSession, User
 from app.models.base import utcnow
 from app.permissions import can
-from app.settings import Settings
 
 LAST_SEEN_RESOLUTION = timedelta(minutes=1)
 

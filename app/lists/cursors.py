@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from app.errors import BadRequest
-from app.jsonutil import to_jsonable
+from app.infra.jsonutil import to_jsonable
 from app.lists.columns import parse_json
 from app.models.base import INTEGER_RANGE
 

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.db_reads import Reader, SqlaReader
+from app.infra.db_reads import Reader, SqlaReader
 from app.lists.cursors import CursorCodec
 from app.lists.grammar import ListQuery, ListSpec
 from app.lists.keyset import fetch_entities

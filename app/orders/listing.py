@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, select
 
 from app.customers.schemas import CustomerBrief
-from app.db_reads import Reader
+from app.infra.db_reads import Reader
 from app.lists.cursors import CursorCodec
 from app.lists.grammar import ListQuery, ListSpec
 from app.lists.pages import Page, fetch_rows_page

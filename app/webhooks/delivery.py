@@ -19,11 +19,11 @@ from urllib.parse import urlsplit
 import httpx
 from sqlalchemy import or_, select
 
-from app.db import Database, transaction
-from app.jsonutil import dumps
+from app.infra.db import Database, transaction
+from app.infra.jsonutil import dumps
+from app.infra.settings import Settings
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
-from app.settings import Settings
 from app.webhooks.signing import sign
 from app.webhooks.urls import Target, UnsafeTarget, origin, resolve_targets
 

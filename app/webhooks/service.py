@@ -15,10 +15,10 @@ from app import audit
 from app.auth.principal import Principal
 from app.commands import authorize, check_version, flush_versioned
 from app.errors import Conflict, NotFound, ValidationFailed
+from app.infra.settings import Settings
 from app.lists.grammar import ListSpec
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
-from app.settings import Settings
 from app.webhooks.commands import CreateWebhookEndpoint, UpdateWebhookEndpoint
 from app.webhooks.signing import new_secret
 from app.webhooks.urls import check_url

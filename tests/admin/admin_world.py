@@ -14,10 +14,10 @@ from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
 from app.auth.token_commands import CreateToken
+from app.infra.settings import Settings
 from app.models import Base, OrderStatus, User
 from app.roles.commands import CreateRole
 from app.roles.service import create_role
-from app.settings import Settings
 from tests.auth_helpers import admin_csrf
 from tests.factories import make_customer, make_order, make_product, make_user
 

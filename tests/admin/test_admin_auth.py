@@ -19,8 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.auth.callers import identity_of, principal_for
 from app.auth.principal import Principal
 from app.auth.sessions import revoke_session
-from app.db import Database
 from app.errors import NotFound
+from app.infra.db import Database
 from app.main import create_app
 from app.models import AuditEvent, User
 from app.models.base import utcnow

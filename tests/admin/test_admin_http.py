@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.admin.policy import ANY_STAFF, VIEW_PERMISSIONS
 from app.auth.api_tokens import create_token
 from app.auth.token_commands import CreateToken
+from app.infra.settings import Settings
 from app.models import ApiToken, AuditEvent, Base, Customer, Product, StaffSession, User
 from app.permissions import BUILTIN_ROLES
-from app.settings import Settings
 from tests.admin.admin_world import (
     NEW_PASSWORD,
     SYSTEM,

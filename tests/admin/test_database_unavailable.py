@@ -27,10 +27,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.pool import NullPool
 
-from app.db import Database, create_engine, normalize_database_url
-from app.db_errors import sqlstate
+from app.infra.db import Database, create_engine, normalize_database_url
+from app.infra.db_errors import sqlstate
+from app.infra.migrations import upgrade_engine
 from app.main import create_app
-from app.migrations import upgrade_engine
 from app.models import AuditEvent, Product
 from tests.admin.admin_world import Call, World, database_state, make_world, page_token
 from tests.admin.database_gate import DatabaseGate

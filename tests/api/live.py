@@ -11,9 +11,9 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from app.db import Database, create_engine
+from app.infra.db import Database, create_engine
+from app.infra.migrations import upgrade_engine
 from app.main import create_app
-from app.migrations import upgrade_engine
 from tests.conftest import (
     NO_POSTGRES_REASON,
     create_postgres_database,

@@ -12,11 +12,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api.deps import SessionDep
-from app.db import Database
+from app.edge.middleware import accept_request_id
+from app.infra.db import Database
+from app.infra.settings import load_settings
 from app.main import create_app
-from app.middleware import accept_request_id
 from app.models import Product
-from app.settings import load_settings
 from tests.conftest import TEST_SECRET_KEY, url_of
 from tests.factories import make_product
 

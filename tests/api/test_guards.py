@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.api.body_guard import JSON_LIMIT
+from app.edge.body_guard import JSON_LIMIT
 from app.models import Customer, Product
 from tests.api.domain_helpers import assert_problem, error_fields, token_caller
 from tests.factories import make_customer, make_product

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.login import GENERIC_LOGIN_ERROR, LOCKOUT_THRESHOLD
-from app.db import Database
+from app.infra.db import Database
 from app.main import create_app
 from app.models import AuditEvent, User
 from app.models.base import utcnow

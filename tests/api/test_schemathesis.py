@@ -33,9 +33,9 @@ from sqlalchemy.pool import NullPool
 
 from app.auth.passwords import hash_password_sync
 from app.auth.tokens import mint_personal_token
-from app.db import Database, create_engine
+from app.infra.db import Database, create_engine
+from app.infra.migrations import upgrade_engine
 from app.main import create_app
-from app.migrations import upgrade_engine
 from app.models import ApiToken, Customer, Order, OrderItem, Product, Role, User
 from app.permissions import PERMISSIONS
 from tests.conftest import test_settings as settings_for

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.pool import NullPool
 
-from app.db import create_engine
-from app.migrations import upgrade_engine
+from app.infra.db import create_engine
+from app.infra.migrations import upgrade_engine
 from tests.conftest import create_postgres_database, drop_postgres_database, postgres_server_url
 from tests.conftest import test_settings as settings_for
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.pool import NullPool
 from typer.testing import CliRunner, Result
 
-from app.cli import cli
-from app.db import create_engine
+from app.infra.db import create_engine
+from app.ops.cli import cli
 from tests.conftest import TEST_SECRET_KEY
 from tests.conftest import test_settings as settings_for
 

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import verify_password
-from app.cli import BOOTSTRAP_EMAIL
 from app.models import AuditEvent, Customer, Order, Product, User
+from app.ops.cli import BOOTSTRAP_EMAIL
 from tests.cli.helpers import STRONG_PASSWORD, in_database, invoke, lines
 
 PASSWORD_LINE = re.compile(r"^\s+password:\s+(\S+)$", re.MULTILINE)

@@ -120,7 +120,7 @@ def test_without_a_terminal_or_password_stdin_it_refuses(migrated_url: str) -> N
 def test_interactive_prompt_hides_and_confirms_the_password(
     migrated_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.cli.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("app.ops.cli.stdin_is_interactive", lambda: True)
     result = invoke(
         migrated_url,
         *("create-user", "--email", "ann@example.com", "--role", "viewer"),
@@ -136,7 +136,7 @@ def test_interactive_prompt_hides_and_confirms_the_password(
 def test_interactive_prompt_creates_nothing_when_confirmation_differs(
     migrated_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("app.cli.stdin_is_interactive", lambda: True)
+    monkeypatch.setattr("app.ops.cli.stdin_is_interactive", lambda: True)
     result = invoke(
         migrated_url,
         *("create-user", "--email", "ann@example.com", "--role", "viewer"),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from app.migrations import head_revision
+from app.infra.migrations import head_revision
 from tests.cli.helpers import STRONG_PASSWORD, cli_env, invoke, lines, run_backoffice
 
 SECRET = "pw-s3cret-do-not-print"

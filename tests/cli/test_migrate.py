@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.migrations import head_revision
+from app.infra.migrations import head_revision
 from tests.cli.helpers import STRONG_PASSWORD, in_database, invoke, lines
 
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo
 from app.models import AuditEvent, Customer, Order, OrderItem, OrderStatus, Product
+from app.ops import demo
 from tests.cli.helpers import in_database, invoke, lines
 
 STOCK_TAKING = {"placed", "paid", "shipped"}
@@ -116,7 +116,7 @@ def test_demo_data_is_the_planned_deterministic_set(migrated_url: str) -> None:
 
 def test_the_plan_does_not_depend_on_hash_randomisation() -> None:
     script = (
-        "from app import demo; import itertools; "
+        "from app.ops import demo; import itertools; "
         "print(demo.demo_customers()[:3], list(demo.iter_products(3)), "
         "demo.demo_orders(demo.demo_customers(), list(demo.iter_products(40)))[:3])"
     )
@@ -147,7 +147,7 @@ def test_bulk_path_skips_skus_that_exist_and_adds_the_rest(
     migrated_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(demo, "BATCH_SIZE", 25)
-    monkeypatch.setattr("app.cli.PROGRESS_THRESHOLD", 100)
+    monkeypatch.setattr("app.ops.cli.PROGRESS_THRESHOLD", 100)
     taken_sku = list(islice(demo.iter_products(60), 60))[-1].sku
     mine = Product(sku=taken_sku, name="Somebody else's product", price=Decimal("1.00"), stock=3)
     in_database(migrated_url, lambda session: _insert_products(session, [mine]))

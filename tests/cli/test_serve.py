@@ -20,8 +20,8 @@ from tests.conftest import TEST_SECRET_KEY
 def uvicorn_calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
     """What `serve` would have passed to uvicorn.run (nothing is started)."""
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr("app.cli.uvicorn.run", lambda **kwargs: calls.append(kwargs))
-    monkeypatch.setattr("app.cli.configure_logging", lambda *args: None)
+    monkeypatch.setattr("app.ops.cli.uvicorn.run", lambda **kwargs: calls.append(kwargs))
+    monkeypatch.setattr("app.ops.cli.configure_logging", lambda *args: None)
     return calls
 
 
@@ -125,7 +125,7 @@ def test_serve_refuses_a_pool_over_the_connection_limit() -> None:
     """(pool + overflow) × workers above DB_CONNECTION_LIMIT stops start-up with one line."""
     from typer.testing import CliRunner
 
-    from app.cli import cli
+    from app.ops.cli import cli
 
     result = CliRunner().invoke(
         cli,

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.customers import service as customers
 from app.customers.commands import CreateCustomer, UpdateCustomer
-from app.db import Database
 from app.errors import PermissionDenied, PreconditionFailed
+from app.infra.db import Database
 from app.models import Customer, Product, Role, WebhookEndpoint
 from app.products import importer
 from app.products import service as products

@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 import pytest
 
-from app.db import Database, create_engine
-from app.migrations import upgrade_engine
-from app.settings import load_settings
+from app.infra.db import Database, create_engine
+from app.infra.migrations import upgrade_engine
+from app.infra.settings import load_settings
 from tests.factories import DEFAULT_PASSWORD, make_customer, make_product, make_user
 
 if TYPE_CHECKING:

@@ -12,9 +12,9 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import Database, create_engine
+from app.infra.db import Database, create_engine
+from app.infra.migrations import upgrade_engine
 from app.main import create_app
-from app.migrations import upgrade_engine
 from tests.conftest import (
     NO_POSTGRES_REASON,
     create_postgres_database,

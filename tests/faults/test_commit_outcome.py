@@ -61,7 +61,7 @@ async def test_keyed_create_that_committed_as_the_connection_dropped_is_replayed
     )
 
     assert trigger.fired == 1
-    # Re-run at once (app/retry.py): its claim found the committed record and replayed it.
+    # Re-run at once (app/edge/retry.py): its claim found the committed record and replayed it.
     assert answer.status_code == 201, answer.text
     assert answer.headers[REPLAYED] == "true"
     assert await _count(proxied.direct, body["email"]) == (1, 1)

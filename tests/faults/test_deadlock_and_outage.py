@@ -10,9 +10,9 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from app.db_errors import FailureKind, failure_kind
+from app.edge.retry import RETRY_AFTER_SECONDS
+from app.infra.db_errors import FailureKind, failure_kind
 from app.models import Order, OrderStatus
-from app.retry import RETRY_AFTER_SECONDS
 from tests.api.domain_helpers import assert_problem, token_caller
 from tests.factories import make_customer, make_order, make_product
 from tests.faults.conftest import ProxiedApp

@@ -11,10 +11,10 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select
 
-from app.db import LOCK_TIMEOUT_MS
+from app.edge.retry import RETRY_AFTER_SECONDS
+from app.infra.db import LOCK_TIMEOUT_MS
 from app.models import ApiToken, Customer, IdempotencyRecord
 from app.models.base import utcnow
-from app.retry import RETRY_AFTER_SECONDS
 from tests.api.domain_helpers import assert_problem, token_caller
 from tests.faults.conftest import ProxiedApp
 

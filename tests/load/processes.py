@@ -29,7 +29,7 @@ class ProcessFailed(AssertionError):
 
 
 def app_environment(database_url: str, port: int, secret_key: str) -> dict[str, str]:
-    """Settings as environment variables (app/settings.py), development, for a soak."""
+    """Settings as environment variables (app/infra/settings.py), development, for a soak."""
     env = {name: os.environ[name] for name in _PASSED_THROUGH if name in os.environ}
     return env | {
         "ENVIRONMENT": "development",

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
-from app.db import create_engine
+from app.infra.db import create_engine
 from tests.conftest import create_postgres_database, drop_postgres_database
 from tests.conftest import test_settings as settings_for
 

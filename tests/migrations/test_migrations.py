@@ -17,7 +17,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.migrations import alembic_config, current_revision, downgrade, head_revision, upgrade
+from app.infra.migrations import alembic_config, current_revision, downgrade, head_revision, upgrade
 from app.models import Base
 from app.permissions import BUILTIN_ROLES
 from app.resources import resource_dir
@@ -191,7 +191,7 @@ async def test_an_upgrade_rolled_back_by_the_caller_leaves_nothing_behind(
         assert "products" in await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         await transaction.rollback()
 
-    # Transactional DDL on both backends (on SQLite thanks to app.db taking over BEGIN).
+    # Transactional DDL on both backends (on SQLite thanks to app.infra.db taking over BEGIN).
     assert await table_names(empty_engine) == set()
 
 

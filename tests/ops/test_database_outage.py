@@ -14,8 +14,8 @@ import httpx
 import pytest
 from sqlalchemy.engine import make_url
 
-from app import db
-from app.db import Database
+from app.infra import db
+from app.infra.db import Database
 from app.main import create_app
 from tests.conftest import test_settings as settings_for
 

@@ -1,4 +1,4 @@
-"""The driver read path (app/db_reads.py, app/api/lean.py) on real PostgreSQL.
+"""The driver read path (app/infra/db_reads.py, app/api/lean.py) on real PostgreSQL.
 
 Everywhere else the tests run inside one rolled-back transaction, so lean routes read
 through a session there. Here the data is committed in a database of its own, and two
@@ -30,10 +30,10 @@ from app.api.responses import ProblemRoute
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
-from app.db import Database, _ping_policies, create_engine, transaction
-from app.db_reads import DriverReader, driver_statement
+from app.infra.db import Database, _ping_policies, create_engine, transaction
+from app.infra.db_reads import DriverReader, driver_statement
+from app.infra.migrations import upgrade_engine
 from app.main import create_app
-from app.migrations import upgrade_engine
 from app.models import ApiToken, AuditEvent, Product
 from tests.auth_helpers import access_token, bearer
 from tests.conftest import (

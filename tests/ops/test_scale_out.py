@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.auth.principal import Principal
-from app.db import Database
+from app.infra.db import Database
 from app.main import create_app
 from app.models import AuditEvent, Customer, User
 from app.users.commands import CreateUser

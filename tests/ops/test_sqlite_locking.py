@@ -12,10 +12,10 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text, update
 
-import app.db
-from app.db import Database, create_engine, transaction
+import app.infra.db
+from app.infra.db import Database, create_engine, transaction
+from app.infra.migrations import upgrade_engine
 from app.main import create_app
-from app.migrations import upgrade_engine
 from app.models import Customer, Product
 from tests.api.domain_helpers import assert_problem, token_caller
 from tests.conftest import test_settings as settings_for
@@ -27,7 +27,7 @@ BUSY_TIMEOUT_MS = 1500
 
 @pytest.fixture
 async def database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Database]:
-    monkeypatch.setattr(app.db, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
+    monkeypatch.setattr(app.infra.db, "SQLITE_BUSY_TIMEOUT_MS", BUSY_TIMEOUT_MS)
     engine = create_engine(settings_for(f"sqlite+aiosqlite:///{tmp_path / 'locking.db'}"))
     try:
         await upgrade_engine(engine)

@@ -15,7 +15,7 @@ from app.auth.api_tokens import create_token
 from app.auth.ceilings import STAFF_MANAGEMENT
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
-from app.db import transaction
+from app.infra.db import transaction
 from app.models import User
 from app.permissions import permissions_of
 from tests.api.live import LiveApp

@@ -14,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import Database
+from app.infra.db import Database
+from app.infra.settings import ConfigError, load_settings
 from app.main import create_app
-from app.settings import ConfigError, load_settings
 from tests.api.domain_helpers import assert_problem
 from tests.auth_helpers import client_for
 from tests.conftest import test_settings as settings_for
@@ -110,7 +110,7 @@ def test_production_accepts_a_real_secret_key_and_warns_about_any_host(
 ) -> None:
     monkeypatch.setenv("ENVIRONMENT", "production")
     monkeypatch.setenv("SECRET_KEY", GOOD_KEY)
-    caplog.set_level(logging.WARNING, logger="app.settings")
+    caplog.set_level(logging.WARNING, logger="app.infra.settings")
 
     settings = load_settings()
 

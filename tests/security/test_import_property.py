@@ -16,8 +16,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from app.infra.settings import Settings
 from app.products.importer import COLUMNS, ImportRow, parse_csv
-from app.settings import Settings
 from tests.api.order_helpers import Caller, caller
 from tests.api.test_import_export import products_by_sku, upload
 from tests.conftest import test_settings as settings_for

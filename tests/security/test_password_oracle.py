@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.auth.login import LOCKOUT_THRESHOLD
-from app.db import Database
+from app.infra.db import Database
 from app.main import create_app
 from app.models import AuditEvent, User
 from tests.admin.conftest import OpenBrowser

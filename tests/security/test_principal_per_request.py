@@ -18,9 +18,9 @@ from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
 from app.auth.tokens import encode_access_token
+from app.infra.ratelimit import API_BUCKET
+from app.infra.settings import Settings
 from app.models import AuditEvent, IdempotencyRecord, User
-from app.ratelimit import API_BUCKET
-from app.settings import Settings
 from tests.factories import make_user
 from tests.faults.conftest import ProxiedApp, proxied, proxied_client  # noqa: F401 (fixtures)
 

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.auth.api_tokens import MAX_ACTIVE_TOKENS, create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
-from app.db import Database
+from app.infra.db import Database
 from app.main import create_app
 from app.models import ApiToken, RefreshToken
 from tests.admin.conftest import OpenBrowser

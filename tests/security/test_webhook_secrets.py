@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.types import Receive, Scope, Send
 
-from app.db import transaction
+from app.infra.db import transaction
 from app.main import create_app
 from app.models import AuditEvent, WebhookEndpoint
 from tests.admin import conftest as admin_fixtures

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 import app.webhooks.delivery as delivery
+from app.ops.worker import Worker
 from app.webhooks.delivery import DEADLINE_SECONDS, LEASE
-from app.worker import Worker
 from tests.webhooks import conftest as webhook_fixtures
 from tests.webhooks.conftest import CommittedDatabase
 from tests.webhooks.helpers import add_endpoint, deliveries, emit_committed, worker_settings

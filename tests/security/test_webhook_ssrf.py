@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.infra.settings import Settings
 from app.models import WebhookEndpoint
-from app.settings import Settings
 from app.webhooks.delivery import send
 from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import OpenBrowser

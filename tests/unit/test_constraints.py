@@ -198,7 +198,7 @@ async def test_one_failed_insert_does_not_poison_the_transaction(session: AsyncS
 
 async def test_a_released_savepoint_is_undone_by_the_outer_rollback(engine: AsyncEngine) -> None:
     # What every test (and every service using begin_nested) relies on. On SQLite it needs
-    # app.db to emit BEGIN itself: sqlite3 would let a leading SAVEPOINT start, and its
+    # app.infra.db to emit BEGIN itself: sqlite3 would let a leading SAVEPOINT start, and its
     # RELEASE commit, a transaction of its own.
     sku = f"SP-{uuid.uuid4().hex[:12].upper()}"
     statement = insert(Product).values(

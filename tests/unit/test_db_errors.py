@@ -1,4 +1,4 @@
-"""The classification every door uses for database errors (app/db_errors.py)."""
+"""The classification every door uses for database errors (app/infra/db_errors.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import asyncpg
 import pytest
 from sqlalchemy import exc
 
-from app.db_errors import FailureKind, failure_kind, is_value_refused
+from app.infra.db_errors import FailureKind, failure_kind, is_value_refused
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app import db
+from app.infra import db
 from tests.conftest import test_settings as settings_for
 
 

@@ -17,11 +17,11 @@ from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
 from app.auth.token_commands import CreateToken
 from app.auth.tokens import encode_access_token
-from app.db import Database
+from app.infra.db import Database
+from app.infra.settings import Settings
 from app.models import ApiToken, StaffSession, User
 from app.models.base import utcnow
 from app.permissions import BUILTIN_ROLES, can, sees_only_own_rows
-from app.settings import Settings
 from tests.factories import make_user
 
 META = RequestMeta(request_id="req-principal", ip="203.0.113.7", user_agent="pytest")

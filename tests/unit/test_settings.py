@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.db import create_engine, normalize_database_url
-from app.settings import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings
+from app.infra.db import create_engine, normalize_database_url
+from app.infra.settings import DEFAULT_DATABASE_URL, ConfigError, Settings, load_settings
 
 HEROKU_URL = "postgres://user:pw@host:5432/db?sslmode=require"
 STRONG_KEY = "0123456789abcdefghijklmnopqrstuv"  # 32 characters, all different
@@ -187,14 +187,14 @@ def test_production_accepts_a_32_character_secret_key(monkeypatch: pytest.Monkey
 def test_development_without_secret_key_generates_one_with_a_warning(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.settings")
+    caplog.set_level(logging.WARNING, logger="app.infra.settings")
 
     first = load_settings()
     second = load_settings()
 
     assert len(first.secret_key) >= 32
     assert first.secret_key != second.secret_key
-    warnings = [r for r in caplog.records if r.name == "app.settings"]
+    warnings = [r for r in caplog.records if r.name == "app.infra.settings"]
     assert warnings
     assert all(r.levelno == logging.WARNING for r in warnings)
     assert "SECRET_KEY" in warnings[0].getMessage()
@@ -203,11 +203,11 @@ def test_development_without_secret_key_generates_one_with_a_warning(
 def test_development_with_secret_key_uses_it_silently(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="app.settings")
+    caplog.set_level(logging.WARNING, logger="app.infra.settings")
     monkeypatch.setenv("SECRET_KEY", "dev-key")
 
     assert load_settings().secret_key == "dev-key"
-    assert not [r for r in caplog.records if r.name == "app.settings"]
+    assert not [r for r in caplog.records if r.name == "app.infra.settings"]
 
 
 def test_heroku_dyno_without_database_url_stops_start_up() -> None:

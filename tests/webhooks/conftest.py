@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.pool import NullPool
 
-from app.db import Database, create_engine, normalize_database_url
-from app.migrations import upgrade_engine
+from app.infra.db import Database, create_engine, normalize_database_url
+from app.infra.migrations import upgrade_engine
 from tests.conftest import (
     NO_POSTGRES_REASON,
     create_postgres_database,

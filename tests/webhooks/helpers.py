@@ -15,15 +15,15 @@ import pytest
 from sqlalchemy import select, update
 
 from app.auth.principal import Principal
-from app.db import Database, transaction
+from app.infra.db import Database, transaction
+from app.infra.settings import Settings
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
-from app.settings import Settings
+from app.ops.worker import Worker
 from app.webhooks import service
 from app.webhooks.commands import SUBSCRIBABLE, CreateWebhookEndpoint
 from app.webhooks.delivery import Job, payload
 from app.webhooks.outbox import emit
-from app.worker import Worker
 from tests.conftest import test_settings
 
 ALL_EVENTS = list(SUBSCRIBABLE)

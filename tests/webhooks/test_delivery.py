@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from app.auth.principal import Principal
-from app.db import transaction
+from app.infra.db import transaction
 from app.main import create_app
 from app.models import WebhookEvent
 from app.orders.service import transition

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import Database
+from app.infra.db import Database
 from app.main import create_app
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.db import Database
+from app.infra.db import Database
 from app.main import create_app
 from app.models import WebhookEndpoint
 from tests.api.domain_helpers import assert_problem, error_fields, token_caller

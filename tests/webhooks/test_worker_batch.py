@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-import app.worker
+import app.ops.worker
 from app.webhooks.delivery import Attempt, Job, record
 from tests.webhooks.conftest import CommittedDatabase
 from tests.webhooks.helpers import (
@@ -22,7 +22,7 @@ from tests.webhooks.helpers import (
 )
 from tests.webhooks.receivers import Behaviour, running_receiver
 
-BATCH = app.worker.BATCH
+BATCH = app.ops.worker.BATCH
 
 
 async def test_a_batch_failing_at_once_records_every_attempt_and_starts_one_streak(
@@ -64,13 +64,13 @@ async def test_a_record_that_fails_leaves_the_rest_of_the_batch_recorded(
             raise ConnectionResetError("connection lost while recording")
         return await record(database, job, attempt, settings)
 
-    monkeypatch.setattr(app.worker, "record", record_unless_first)
+    monkeypatch.setattr(app.ops.worker, "record", record_unless_first)
     with running_receiver() as receiver:
         _, secret = await add_endpoint(committed.database, settings, receiver.url)
         receiver.set_secret(secret)
         for n in range(3):
             await emit_committed(committed.database, "customer.created", {"customer": {"id": n}})
-        with caplog.at_level(logging.ERROR, logger="app.worker"):
+        with caplog.at_level(logging.ERROR, logger="app.ops.worker"):
             assert await run_once(committed.database, settings) == 3
     by_id = {d.id: d for d in await deliveries(committed.database)}
     [lost] = broken

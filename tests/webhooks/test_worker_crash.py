@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from app.db import transaction
+from app.infra.db import transaction
 from app.models import WebhookDelivery
 from app.models.base import utcnow
 from app.webhooks.outbox import emit

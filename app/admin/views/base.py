@@ -30,9 +30,9 @@ from app.admin.views.list_page import ListAction
 from app.admin.views.lists import KeysetListMixin
 from app.auth.principal import Principal
 from app.commands import check_version
-from app.db import Database, transaction
-from app.db_errors import failure_kind
 from app.errors import AppError, PreconditionFailed
+from app.infra.db import Database, transaction
+from app.infra.db_errors import failure_kind
 from app.lists.grammar import ListQuery, ListSpec
 from app.lists.statements import filtered
 

@@ -17,8 +17,8 @@ from app.api.pages import cursor_codec
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
 from app.csv_cells import escape_cell
-from app.db import Database
 from app.errors import BadRequest, ValidationFailed
+from app.infra.db import Database
 from app.lists.grammar import ListQuery, parse_list_query
 from app.lists.statements import list_statement
 from app.models import Product

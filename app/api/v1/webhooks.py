@@ -12,7 +12,7 @@ from app.api.idempotency import mark_secret
 from app.api.pages import list_route, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
 from app.auth.principal import Principal
-from app.db_reads import SqlaReader
+from app.infra.db_reads import SqlaReader
 from app.models import WebhookEndpoint
 from app.webhooks import service
 from app.webhooks.schemas import (

@@ -9,10 +9,10 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from app.db import Database
-from app.housekeeping import purge
+from app.infra.db import Database
+from app.infra.settings import Settings
 from app.models.base import utcnow
-from app.settings import Settings
+from app.ops.housekeeping import purge
 from app.webhooks.delivery import Job, claim_due, record, send
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app.asgi_parts import header
+from app.edge.asgi_parts import header
 
 
 def _valid_ip(value: str) -> bool:

@@ -49,7 +49,7 @@ async def upgrade_engine(engine: AsyncEngine, target: str = "head") -> None:
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Schema changes wait for their locks as long as it takes: the lock timeout
-            # that keeps requests from queueing (app/db.py) is not for them.
+            # that keeps requests from queueing (app/infra/db.py) is not for them.
             await connection.execute(text("SET LOCAL lock_timeout = 0"))
         await upgrade(connection, target)
 

@@ -28,7 +28,7 @@ from typing import TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.db_errors import FailureKind, failure_kind
+from app.infra.db_errors import FailureKind, failure_kind
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")

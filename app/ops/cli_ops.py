@@ -10,16 +10,16 @@ import typer
 
 from app.auth import api_tokens
 from app.auth.token_commands import CreateToken
-from app.cli import CLI_PRINCIPAL, USAGE_ERROR, CommandError, cli, one_line_errors, run
-from app.cli import _load_settings as load_cli_settings
-from app.cli import _progress as progress_bar
 from app.commands import build
-from app.db import Database, transaction
-from app.housekeeping import purge
+from app.infra.db import Database, transaction
+from app.infra.settings import Settings
+from app.ops.cli import CLI_PRINCIPAL, USAGE_ERROR, CommandError, cli, one_line_errors, run
+from app.ops.cli import _load_settings as load_cli_settings
+from app.ops.cli import _progress as progress_bar
+from app.ops.housekeeping import purge
+from app.ops.worker import run_worker
 from app.products import importer
-from app.settings import Settings
 from app.users.repository import get_by_email
-from app.worker import run_worker
 
 CSV_LIMIT = 20 * 1024 * 1024
 
@@ -108,7 +108,7 @@ def worker_command() -> None:
     """Deliver webhooks from the outbox and run daily housekeeping; stops on SIGTERM."""
     with one_line_errors():
         settings = load_cli_settings()
-        from app.logging_setup import configure_logging
+        from app.infra.logging_setup import configure_logging
 
         configure_logging(settings.log_level, settings.effective_log_format)
         asyncio.run(run_worker(settings))

@@ -8,8 +8,8 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.asgi_parts import header
-from app.errors import problem_response
+from app.edge.asgi_parts import header
+from app.edge.problems import problem_response
 
 JSON_LIMIT = 1024 * 1024  # 1 MiB
 CSV_LIMIT = 20 * 1024 * 1024  # 20 MiB

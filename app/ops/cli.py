@@ -19,17 +19,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
-from app import demo
 from app.auth.passwords import WeakPassword, check_password_rules
 from app.auth.principal import Principal
 from app.commands import build
-from app.db import Database, normalize_database_url, transaction
+from app.edge.retry import run_with_retry
 from app.errors import AppError
-from app.logging_setup import configure_logging
-from app.migrations import current_revision, head_revision, upgrade_engine
+from app.infra.db import Database, normalize_database_url, transaction
+from app.infra.logging_setup import configure_logging
+from app.infra.migrations import current_revision, head_revision, upgrade_engine
+from app.infra.settings import ConfigError, Settings, load_settings
+from app.ops import demo
 from app.resources import MissingResource, check_resources
-from app.retry import run_with_retry
-from app.settings import ConfigError, Settings, load_settings
 from app.users.commands import CreateUser
 from app.users.repository import count_users
 from app.users.service import create_user
@@ -121,7 +121,7 @@ def _fail(message: str, code: int) -> NoReturn:
 def _load_settings() -> Settings:
     # One-off commands sign nothing, so the development warning about a random SECRET_KEY
     # would only add a second line to their output; `serve` warns when the app loads.
-    settings_logger = logging.getLogger("app.settings")
+    settings_logger = logging.getLogger("app.infra.settings")
     previous = settings_logger.level
     settings_logger.setLevel(logging.ERROR)
     try:
@@ -167,7 +167,7 @@ async def _with_database(
             state = "has no schema yet" if revision is None else f"is at revision {revision}"
             raise CommandError(f"the database {state}, not {head}; run `backoffice migrate`")
         if retry:
-            # The same policy as a request's (app/retry.py): a deadlock with the running
+            # The same policy as a request's (app/edge/retry.py): a deadlock with the running
             # service, or a connection lost before the commit, runs the command again.
             await run_with_retry(lambda: body(settings, database))
         else:
@@ -378,4 +378,4 @@ def main() -> None:
 
 # The operations commands (create-token, import-products, purge, worker) register
 # themselves on `cli`; imported last because they build on the helpers above.
-from app import cli_ops  # noqa: E402, F401
+from app.ops import cli_ops  # noqa: E402, F401

@@ -68,10 +68,10 @@ class Settings(BaseSettings):
     @classmethod
     def _supported_database(cls, value: str) -> str:
         # Checked here so a typo stops start-up with one line, not a traceback from the
-        # engine; the rule itself lives in app.db (which imports this module, hence late).
+        # engine; the rule itself lives in app.infra.db (which imports this module, hence late).
         from sqlalchemy.exc import ArgumentError
 
-        from app.db import normalize_database_url
+        from app.infra.db import normalize_database_url
 
         try:
             normalize_database_url(value)

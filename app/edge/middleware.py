@@ -11,10 +11,10 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.asgi_parts import header
-from app.db_errors import failure_kind
-from app.errors import problem_response, unavailable_error
-from app.logging_setup import request_id_var
+from app.edge.asgi_parts import header
+from app.edge.problems import problem_response, unavailable_error
+from app.infra.db_errors import failure_kind
+from app.infra.logging_setup import request_id_var
 
 access_logger = logging.getLogger("backoffice.access")
 error_logger = logging.getLogger("backoffice.error")

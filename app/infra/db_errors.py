@@ -1,7 +1,7 @@
 """What a database error means to the caller: a clash to re-run, an outage (503), or a bug.
 
 One classification for every door: the API's error handlers, the retry at the unit-of-work
-boundary (app/retry.py), the admin's message page and the last-resort handler all ask
+boundary (app/edge/retry.py), the admin's message page and the last-resort handler all ask
 `failure_kind(error)`. It reads the SQLSTATE where the driver gives one (PostgreSQL's own
 code, stable across versions and languages) and falls back to the exception's type, and
 only for SQLite (which has no SQLSTATE) to its message.

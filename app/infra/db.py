@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
-from app.db_reads import DriverReader, Reader, SqlaReader, StatementObserver
-from app.retry import note_commit_started
-from app.settings import Settings
+from app.edge.retry import note_commit_started
+from app.infra.db_reads import DriverReader, Reader, SqlaReader, StatementObserver
+from app.infra.settings import Settings
 
 # asyncpg understands these libpq `sslmode` values through its `ssl` argument.
 _SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
@@ -43,7 +43,7 @@ PING_AFTER_TROUBLE_SECONDS = 30.0
 # No statement waits longer than this for a row or table lock (PostgreSQL's lock_timeout):
 # behind a long transaction, requests are answered (503 with Retry-After, or 409
 # "idempotency in progress" for a repeat waiting on its first) instead of piling up and
-# holding every pooled connection. Migrations lift it (app/migrations.py).
+# holding every pooled connection. Migrations lift it (app/infra/migrations.py).
 LOCK_TIMEOUT_MS = 3000
 
 
@@ -174,7 +174,7 @@ class _PingPolicy:
 
 
 # The policy of each engine create_engine made, for errors seen outside SQLAlchemy's
-# execution (the driver path of app/db_reads.py).
+# execution (the driver path of app/infra/db_reads.py).
 _ping_policies: weakref.WeakKeyDictionary[Any, _PingPolicy] = weakref.WeakKeyDictionary()
 
 
@@ -223,7 +223,7 @@ class Database:
     # `reader()` sends statements on the asyncpg connection itself (PostgreSQL, outside
     # tests); otherwise through a session of `sessionmaker`.
     driver_reads: bool = False
-    # See app.db_reads.StatementObserver.
+    # See app.infra.db_reads.StatementObserver.
     statement_observers: list[StatementObserver] = field(default_factory=list)
     # Told of connection errors the driver path sees (the engine's ping policy).
     on_connection_trouble: Callable[[], None] = field(default=lambda: None)
@@ -357,7 +357,7 @@ async def unit_of_work(
             raise
         else:
             # If COMMIT fails, whether it took effect is unknown: the retry policy must
-            # not run this unit of work again unless it can find out (app/retry.py).
+            # not run this unit of work again unless it can find out (app/edge/retry.py).
             note_commit_started()
             await session.commit()
 

@@ -8,7 +8,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from app.jsonutil import dumps
+from app.infra.jsonutil import dumps
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 

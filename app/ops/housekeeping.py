@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from sqlalchemy import delete, or_
 
-from app.db import Database, transaction
+from app.infra.db import Database, transaction
 from app.models import (
     ApiToken,
     AuditEvent,

@@ -1,0 +1,1 @@
+"""The HTTP edge both web doors share: pure ASGI layers, problem responses, metrics."""

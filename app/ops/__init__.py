@@ -1,0 +1,1 @@
+"""What operators run: the `backoffice` command, the worker, housekeeping, demo data."""

@@ -12,8 +12,8 @@ from starlette.responses import Response
 
 from app.admin.csrf import MAX_UPLOAD_BYTES, CSRFMiddleware
 from app.admin.paths import HostlessUrlsMiddleware
-from app.auth.callers import from_staff_session, request_meta
 from app.auth.principal import PRINCIPAL_STATE, Principal, principal_in
+from app.edge.callers import from_staff_session, request_meta
 from app.infra.db import Database
 from app.infra.settings import Settings
 
@@ -66,7 +66,7 @@ class StaffAuthBackend(AuthenticationBackend):
         token = request.session.get(SESSION_TOKEN_KEY)
         if not isinstance(token, str) or not token:
             return False
-        # Not `transaction`: that one tells the retry policy (app/edge/retry.py) that a commit
+        # Not `transaction`: that one tells the retry policy (infra/retry_policy.py) that a commit
         # was sent, after which a failure of the page's own work could not be run again.
         # This commit's one write is the last-seen stamp, which a repeat sets the same way.
         async with self.database.sessionmaker() as session:

@@ -22,8 +22,9 @@ from starlette.responses import Response
 
 from app.admin.pages import render_error
 from app.edge.problems import unavailable_error
-from app.edge.retry import current_attempt, mark_transient
+from app.edge.retry import mark_transient
 from app.infra.db_errors import FailureKind, failure_kind
+from app.infra.retry_policy import current_attempt
 
 logger = logging.getLogger(__name__)
 

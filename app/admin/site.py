@@ -27,9 +27,9 @@ from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth import login as login_service
-from app.auth.callers import from_staff_session
 from app.auth.principal import Principal
 from app.auth.sessions import end_session, start_session
+from app.edge.callers import from_staff_session
 from app.infra.db import Database, transaction
 from app.infra.db_errors import failure_kind
 from app.infra.ratelimit import RateLimiter

@@ -9,8 +9,8 @@ from fastapi import Depends, Path, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.idempotency import KEYED_UNIT_STATE, KeyedUnit
-from app.auth import callers
 from app.auth.principal import PRINCIPAL_STATE, Principal, RequestMeta, principal_in
+from app.edge import callers
 from app.errors import NotAuthenticated, PermissionDenied, RateLimited
 from app.infra.db import Database, transaction
 from app.infra.db_reads import Reader, SqlaReader

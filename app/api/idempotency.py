@@ -56,9 +56,9 @@ from app.api.idempotency_records import (
 from app.auth.principal import Principal, principal_in
 from app.edge.asgi_parts import header, read_body, replay_body
 from app.edge.problems import problem_response
-from app.edge.retry import RETRY_AFTER_SECONDS, note_rerun_is_safe
 from app.errors import AppError
 from app.infra.db import Database
+from app.infra.retry_policy import RETRY_AFTER_SECONDS, note_rerun_is_safe
 from app.models import IdempotencyRecord
 
 logger = logging.getLogger(__name__)

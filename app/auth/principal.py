@@ -1,6 +1,6 @@
 """Who is calling, through which door, with which effective permissions.
 
-An authenticated Principal is built in one place, app/auth/callers.py, whatever the
+An authenticated Principal is built in one place, app/edge/callers.py, whatever the
 credential; it travels with its request in the ASGI scope's state (PRINCIPAL_STATE).
 """
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from app.edge.retry import RETRY_AFTER_SECONDS, mark_transient
+from app.edge.retry import mark_transient
 from app.errors import (
     AppError,
     BadRequest,
@@ -25,6 +25,7 @@ from app.errors import (
 )
 from app.infra.db_errors import FailureKind, failure_kind, is_value_refused
 from app.infra.jsonutil import dumps
+from app.infra.retry_policy import RETRY_AFTER_SECONDS
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 logger = logging.getLogger(__name__)

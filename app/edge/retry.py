@@ -1,138 +1,28 @@
-"""One retry policy for transient database failures, at the unit-of-work boundary.
+"""Transient database failures at the HTTP edge: the whole request runs again.
 
-A deadlock, a serialization failure, a lock wait that timed out or a connection lost
-before the commit leave nothing behind: the server rolled the transaction back. Every
-effect of a request (its rows, the audit row, the outbox event, the idempotency record)
-lives in that transaction, so the request is the unit of work, and running it again from
-the start is safe. `TransientRetryMiddleware` does that for HTTP: it keeps the request
-body, and when an attempt fails transiently before anything was sent it throws that
-attempt's answer away and runs the request again, a bounded number of times with full
-jitter. The one case it must not re-run is a commit whose outcome is unknown (the
-connection died during COMMIT): the unit of work says so (`note_commit_started`), and
-only a request under an `Idempotency-Key` (whose record tells whether the first attempt
-committed) is re-run then. What cannot be retried is answered 503 with `Retry-After`.
-
-`run_with_retry` is the same policy for code outside HTTP (the CLI).
+Every effect of a request (its rows, the audit row, the outbox event, the idempotency
+record) lives in one transaction, so the request is the unit of work and running it again
+from the start is safe. `TransientRetryMiddleware` keeps the request body, and when an
+attempt fails transiently before anything was sent it throws that attempt's answer away
+and runs the request again, within the policy of app/infra/retry_policy.py. What cannot be
+retried is answered 503 with `Retry-After`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import logging
-import random
-import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TypeVar
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.infra.db_errors import FailureKind, failure_kind
+from app.infra.retry_policy import Attempt, Deadline, current_attempt, log_retry
 
-logger = logging.getLogger(__name__)
-T = TypeVar("T")
-
-MAX_ATTEMPTS = 3
-# Full jitter (AWS's "exponential backoff and jitter"): a random wait below a cap that
-# doubles; clashing transactions re-run at different moments instead of clashing again.
-BACKOFF_BASE_SECONDS = {FailureKind.CONFLICT: 0.02, FailureKind.UNAVAILABLE: 0.25}
-BACKOFF_CAP_SECONDS = 1.0
-# No attempt starts later than this after the first: SPEC §10 wants an outage answered
-# (503) within 5 s, and the pool may wait up to 5 s of its own before that.
-RETRY_BUDGET_SECONDS = 2.0
-# What a caller is told to wait before trying again (503, 409 in progress).
-RETRY_AFTER_SECONDS = 1
-# Keys of the ASGI scope's state.
 TRANSIENT_STATE_KEY = "transient_failure"
-
-
-@dataclass
-class Attempt:
-    """One run of a request; the unit of work reports what it did on it."""
-
-    number: int = 1
-    # A COMMIT was sent (or about to be): a failure from here on leaves the outcome unknown.
-    commit_started: bool = False
-    # The effect's outcome can be found out on a re-run (an idempotency record is checked
-    # first), so a re-run is safe even when the commit's outcome is unknown.
-    rerun_is_safe: bool = False
-
-
-current_attempt: contextvars.ContextVar[Attempt | None] = contextvars.ContextVar(
-    "current_attempt", default=None
-)
-
-
-def note_commit_started() -> None:
-    """Called by a unit of work just before it commits."""
-    attempt = current_attempt.get()
-    if attempt is not None:
-        attempt.commit_started = True
-
-
-def note_rerun_is_safe() -> None:
-    """Called when this request's effect is guarded by an idempotency record."""
-    attempt = current_attempt.get()
-    if attempt is not None:
-        attempt.rerun_is_safe = True
 
 
 def mark_transient(scope: Scope, kind: FailureKind) -> None:
     """Record, for the retry middleware, that this attempt's error answer is transient."""
     scope.setdefault("state", {})[TRANSIENT_STATE_KEY] = kind
-
-
-def backoff(kind: FailureKind, retry_number: int) -> float:
-    """Seconds to wait before retry `retry_number` (1, 2, …): full jitter under a cap."""
-    cap = min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS[kind] * 2 ** (retry_number - 1))
-    return random.uniform(0, cap)
-
-
-class _Deadline:
-    """Whether another attempt may start: under MAX_ATTEMPTS and within the budget."""
-
-    def __init__(self) -> None:
-        self.started = time.monotonic()
-
-    def delay_for(self, attempt: Attempt, kind: FailureKind) -> float | None:
-        if attempt.number >= MAX_ATTEMPTS:
-            return None
-        if attempt.commit_started and not attempt.rerun_is_safe:
-            return None
-        delay = backoff(kind, attempt.number)
-        if time.monotonic() + delay - self.started > RETRY_BUDGET_SECONDS:
-            return None
-        return delay
-
-
-async def run_with_retry(work: Callable[[], Awaitable[T]]) -> T:
-    """Run `work` (one whole unit of work) again after a transient failure, within the policy."""
-    deadline = _Deadline()
-    attempt = Attempt()
-    while True:
-        token = current_attempt.set(attempt)
-        try:
-            return await work()
-        except Exception as error:
-            kind = failure_kind(error)
-            delay = deadline.delay_for(attempt, kind) if kind is not None else None
-            if delay is None:
-                raise
-            _log_retry(attempt, kind, type(error).__name__)
-        finally:
-            current_attempt.reset(token)
-        await asyncio.sleep(delay)
-        attempt = Attempt(number=attempt.number + 1)
-
-
-def _log_retry(attempt: Attempt, kind: FailureKind | None, what: str) -> None:
-    logger.warning(
-        "transient database failure (%s, %s); running the unit of work again (attempt %d)",
-        kind.value if kind else "?",
-        what,
-        attempt.number + 1,
-    )
 
 
 class _RecordedBody:
@@ -196,7 +86,7 @@ class _Run:
 class _HeldBack:
     """Passes the attempt's response through, unless it is a transient failure to re-run."""
 
-    def __init__(self, send: Send, run: _Run, deadline: _Deadline, attempt: Attempt) -> None:
+    def __init__(self, send: Send, run: _Run, deadline: Deadline, attempt: Attempt) -> None:
         self._send = send
         self._run = run
         self._deadline = deadline
@@ -232,7 +122,7 @@ class TransientRetryMiddleware:
         scope.setdefault("state", {})
         arrived = {**scope, "state": dict(scope["state"])}
         body = _RecordedBody(receive)
-        deadline = _Deadline()
+        deadline = Deadline()
         attempt = Attempt()
         carried: dict[str, object] = {}
         while True:
@@ -249,13 +139,13 @@ class TransientRetryMiddleware:
                 if delay is None:
                     run.publish()
                     raise
-                _log_retry(attempt, kind or held.kind, type(error).__name__)
+                log_retry(attempt, kind or held.kind, type(error).__name__)
             else:
                 if held.retry_after is None:
                     run.publish()
                     return
                 delay = held.retry_after
-                _log_retry(attempt, held.kind, "an error answer")
+                log_retry(attempt, held.kind, "an error answer")
             finally:
                 current_attempt.reset(token)
             carried = run.carried()

@@ -22,8 +22,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
-from app.edge.retry import note_commit_started
 from app.infra.db_reads import DriverReader, Reader, SqlaReader, StatementObserver
+from app.infra.retry_policy import note_commit_started
 from app.infra.settings import Settings
 
 # asyncpg understands these libpq `sslmode` values through its `ssl` argument.
@@ -357,7 +357,7 @@ async def unit_of_work(
             raise
         else:
             # If COMMIT fails, whether it took effect is unknown: the retry policy must
-            # not run this unit of work again unless it can find out (app/edge/retry.py).
+            # not run this unit of work again unless it can find out (app/infra/retry_policy.py).
             note_commit_started()
             await session.commit()
 

@@ -22,11 +22,11 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 from app.auth.passwords import WeakPassword, check_password_rules
 from app.auth.principal import Principal
 from app.commands import build
-from app.edge.retry import run_with_retry
 from app.errors import AppError
 from app.infra.db import Database, normalize_database_url, transaction
 from app.infra.logging_setup import configure_logging
 from app.infra.migrations import current_revision, head_revision, upgrade_engine
+from app.infra.retry_policy import run_with_retry
 from app.infra.settings import ConfigError, Settings, load_settings
 from app.ops import demo
 from app.resources import MissingResource, check_resources
@@ -167,7 +167,7 @@ async def _with_database(
             state = "has no schema yet" if revision is None else f"is at revision {revision}"
             raise CommandError(f"the database {state}, not {head}; run `backoffice migrate`")
         if retry:
-            # The same policy as a request's (app/edge/retry.py): a deadlock with the running
+            # The same policy as a request's (infra/retry_policy.py): a deadlock with the running
             # service, or a connection lost before the commit, runs the command again.
             await run_with_retry(lambda: body(settings, database))
         else:

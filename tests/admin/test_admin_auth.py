@@ -16,9 +16,9 @@ from itsdangerous import TimestampSigner
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.auth.callers import identity_of, principal_for
 from app.auth.principal import Principal
 from app.auth.sessions import revoke_session
+from app.edge.callers import identity_of, principal_for
 from app.errors import NotFound
 from app.infra.db import Database
 from app.main import create_app

@@ -11,8 +11,8 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.api.deps import get_principal
-from app.auth.callers import identity_of, principal_for
 from app.auth.principal import Principal
+from app.edge.callers import identity_of, principal_for
 from app.models import AuditEvent
 from tests.api.order_helpers import Caller, StatementLog, caller, statements_on
 from tests.auth_helpers import access_token, bearer

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import select, text
 
-from app.edge.retry import RETRY_AFTER_SECONDS
 from app.infra.db_errors import FailureKind, failure_kind
+from app.infra.retry_policy import RETRY_AFTER_SECONDS
 from app.models import Order, OrderStatus
 from tests.api.domain_helpers import assert_problem, token_caller
 from tests.factories import make_customer, make_order, make_product

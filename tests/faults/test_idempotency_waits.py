@@ -11,8 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import func, insert, select
 
-from app.edge.retry import RETRY_AFTER_SECONDS
 from app.infra.db import LOCK_TIMEOUT_MS
+from app.infra.retry_policy import RETRY_AFTER_SECONDS
 from app.models import ApiToken, Customer, IdempotencyRecord
 from app.models.base import utcnow
 from tests.api.domain_helpers import assert_problem, token_caller

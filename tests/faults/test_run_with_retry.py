@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.edge.retry import MAX_ATTEMPTS, note_commit_started, run_with_retry
 from app.infra.db_errors import FailureKind, failure_kind
+from app.infra.retry_policy import MAX_ATTEMPTS, note_commit_started, run_with_retry
 from tests.faults.conftest import ProxiedApp
 
 pytestmark = pytest.mark.postgres

@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.policy import allowed
-from app.auth import callers
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal, RequestMeta
 from app.auth.sessions import start_session
 from app.auth.token_commands import CreateToken
 from app.auth.tokens import encode_access_token
+from app.edge import callers
 from app.infra.db import Database
 from app.infra.settings import Settings
 from app.models import ApiToken, StaffSession, User

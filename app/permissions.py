@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from pydantic_core import PydanticCustomError
+
 DOMAIN_RESOURCES = ("customers", "products", "orders")
 CRUD_ACTIONS = ("read", "create", "update", "delete")
 
@@ -26,6 +28,17 @@ PERMISSIONS: dict[str, str] = {
     "audit:read": "Read the audit log",
     "webhooks:manage": "Manage webhook endpoints and deliveries",
 }
+
+
+def known_permission_names(names: list[str]) -> list[str]:
+    """Permission names the registry knows, once each and sorted: the rule of a role's
+    permissions and a token's scopes (a command's validator; the refusal names them)."""
+    unknown = sorted(set(names) - set(PERMISSIONS))
+    if unknown:
+        raise PydanticCustomError(
+            "enum", "unknown permission(s): {unknown}", {"unknown": ", ".join(unknown)}
+        )
+    return sorted(set(names))
 
 
 def _on(resources: Iterable[str], actions: Iterable[str]) -> list[str]:

@@ -11,23 +11,13 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
-from pydantic_core import PydanticCustomError
 
-from app.permissions import PERMISSIONS
+from app.permissions import known_permission_names
 from app.text_rules import ONE_LINE_RULE
 
 NAME_LENGTH = 100
 MAX_SCOPES = 64
 MAX_EXPIRES_DAYS = 3650
-
-
-def _known_permissions(scopes: list[str]) -> list[str]:
-    unknown = sorted(set(scopes) - set(PERMISSIONS))
-    if unknown:
-        raise PydanticCustomError(
-            "enum", "unknown permission(s): {unknown}", {"unknown": ", ".join(unknown)}
-        )
-    return sorted(set(scopes))
 
 
 TokenName = Annotated[
@@ -38,7 +28,7 @@ TokenName = Annotated[
 Scopes = Annotated[
     list[Annotated[str, ONE_LINE_RULE]],
     Field(max_length=MAX_SCOPES),
-    AfterValidator(_known_permissions),
+    AfterValidator(known_permission_names),
 ]
 
 

@@ -18,24 +18,14 @@ from pydantic import (
     Field,
     StringConstraints,
 )
-from pydantic_core import PydanticCustomError
 
 from app.commands import PartialUpdate
-from app.permissions import PERMISSIONS
+from app.permissions import known_permission_names
 from app.text_rules import ONE_LINE_RULE
 
 NAME_LENGTH = 64
 DESCRIPTION_LENGTH = 255
 MAX_PERMISSIONS = 128
-
-
-def _registry_permissions(permissions: list[str]) -> list[str]:
-    unknown = sorted(set(permissions) - set(PERMISSIONS))
-    if unknown:
-        raise PydanticCustomError(
-            "enum", "unknown permission(s): {unknown}", {"unknown": ", ".join(unknown)}
-        )
-    return sorted(set(permissions))
 
 
 RoleName = Annotated[
@@ -49,7 +39,7 @@ RoleDescription = Annotated[
 Permissions = Annotated[
     list[Annotated[str, ONE_LINE_RULE]],
     Field(max_length=MAX_PERMISSIONS),
-    AfterValidator(_registry_permissions),
+    AfterValidator(known_permission_names),
 ]
 
 _COMMAND = ConfigDict(frozen=True, extra="forbid")

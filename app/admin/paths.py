@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.datastructures import URLPath
+from starlette.routing import Mount, NoMatchFound
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 
@@ -21,13 +22,34 @@ class PathsOnly:
 
     A route's URLPath says "http", which makes Starlette prefix a scheme even when the
     request has no host (`http:///admin/`, which a browser reads as host "admin").
+
+    A name of a mount (`admin:list`) is asked of that mount first: the app's router would
+    ask every API route before reaching the admin, mounted last, and a page's menu, assets
+    and links are a few dozen names. Same answer (names are unique); a name the mount does
+    not know still gets the whole walk.
     """
 
     def __init__(self, router: Any) -> None:
         self.router = router
+        self.mounts: dict[str, Mount] | None = None
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        mount = self.mount_of(name)
+        if mount is not None:
+            try:
+                return URLPath(str(mount.url_path_for(name, **path_params)))
+            except NoMatchFound:
+                pass
         return URLPath(str(self.router.url_path_for(name, **path_params)))
+
+    def mount_of(self, name: str) -> Mount | None:
+        prefix, colon, _ = name.partition(":")
+        if not colon:
+            return None
+        if self.mounts is None:
+            routes = getattr(self.router, "routes", ())
+            self.mounts = {r.name: r for r in routes if isinstance(r, Mount) and r.name}
+        return self.mounts.get(prefix)
 
 
 class HostlessUrlsMiddleware:

@@ -375,3 +375,66 @@ def test_a_csv_import_is_checked_first_and_applied_all_at_once(
 
     page.goto("/admin/product/list?search=BOLT-500")
     expect(page.locator("table")).to_contain_text("Hex bolt")
+
+
+# --- the list page -------------------------------------------------------------------------
+
+
+def test_the_list_page_sorts_deletes_a_row_and_runs_a_bulk_action(
+    page: Page, live_server: LiveServer, screenshots: Path
+) -> None:
+    log_in(page, STAFF["admin"])
+
+    # Sorting: the column header links to the sorted list and shows which way it is sorted.
+    page.goto("/admin/customer/list")
+    page.locator("thead").get_by_role("link", name="name", exact=True).click()
+    page.wait_for_url(re.compile(r"sortBy=name&sort=asc"))
+    expect(page.locator("thead a", has=page.locator("i.fa-arrow-up"))).to_have_text("name")
+    names = page.locator("tbody tr td:nth-child(4)").all_inner_texts()
+    assert names == sorted(names), names
+    page.locator("thead").get_by_role("link", name="name", exact=True).click()
+    page.wait_for_url(re.compile(r"sortBy=name&sort=desc"))
+    expect(page.locator("thead a", has=page.locator("i.fa-arrow-down"))).to_have_text("name")
+
+    # A row's trash icon opens the confirmation; confirming deletes that row only.
+    page.goto("/admin/customer/create")
+    page.get_by_label("Name").fill("Ephemeral Row")
+    page.get_by_label("Email").fill("ephemeral@e2e.example.com")
+    page.get_by_role("button", name="Save", exact=True).click()
+    page.wait_for_url("**/admin/customer/list**")
+    page.goto("/admin/customer/list?search=ephemeral")
+    row = page.locator("tbody tr", has_text="ephemeral@e2e.example.com")
+    expect(row).to_have_count(1)
+    # Its links are the row's own: details and edit name its id.
+    pk = row.locator('input[type="hidden"]').get_attribute("value")
+    expect(row.locator(f'a[href="/admin/customer/details/{pk}"]')).to_have_count(1)
+    expect(row.locator(f'a[href^="/admin/customer/edit/{pk}?"]')).to_have_count(1)
+    row.locator('a[data-bs-target="#modal-delete"]').click()
+    expect(page.locator("#modal-delete-text")).to_have_text(
+        f"This will permanently delete Customer {pk}?"
+    )
+    page.locator("#modal-delete-button").click()
+    expect(page.locator(NOTICE)).to_have_text("The selected rows were deleted.")
+    page.goto("/admin/customer/list?search=ephemeral")
+    expect(page.locator("tbody tr")).to_have_count(0)
+
+    # A bulk action: rows ticked, the Actions menu, its confirmation, then the notice.
+    page.goto("/admin/order/create")
+    select2_pick(page, "#customer", "Grace", "Grace Hopper")
+    page.get_by_role("button", name="Save and continue editing").click()
+    page.wait_for_url(re.compile(r"/admin/order/edit/\d+"))
+    order_id = page.url.rsplit("/", 1)[1].split("?")[0]
+    page.goto("/admin/order/list")
+    row = page.locator("tbody tr", has=page.locator(f'input[type="hidden"][value="{order_id}"]'))
+    row.locator("input.select-box").check()
+    # The order's customer is a link to the customer's details.
+    expect(row.locator('a[href^="/admin/customer/details/"]')).to_contain_text("Grace Hopper")
+    page.locator("#dropdownMenuButton").click()
+    page.locator("#action-customconfirm-cancel").click()
+    dialog = page.locator("#modal-confirmation-cancel")
+    expect(dialog).to_contain_text("Cancel the selected orders?")
+    shoot(page, screenshots, "14-list-bulk-action")
+    dialog.get_by_role("link", name="Yes").click()
+    expect(page.locator(NOTICE)).to_contain_text("cancelled")
+    page.goto(f"/admin/order/details/{order_id}")
+    assert detail_value(page, "status") == "cancelled"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from sqladmin.authorization import Action, custom_action
@@ -121,9 +121,11 @@ class Links:
 # --- cells ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One cell: its text (Markup when a formatter made HTML) and, for a relation, links."""
+class Cell(NamedTuple):
+    """One cell: its text (Markup when a formatter made HTML) and, for a relation, links.
+
+    Rows and cells are tuples so the template unpacks them in its `for`: in Jinja's async
+    mode every attribute read is awaited, and a row is read some forty times."""
 
     text: Any = ""
     href: str | None = None
@@ -169,8 +171,7 @@ def cell_of(layout: ListLayout, links: Links, row: Any, name: str) -> Cell:
 # --- rows and columns ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     pk: Any
     cells: list[Cell]
     details_url: str | None

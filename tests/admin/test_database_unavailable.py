@@ -119,7 +119,9 @@ async def site(own_database: str) -> AsyncIterator[Site]:
     gate = DatabaseGate(real.host or "127.0.0.1", real.port or 5432)
     gate.open()
     gated = real.set(host="127.0.0.1", port=gate.port).render_as_string(hide_password=False)
-    settings = settings_for(gated)
+    # An hour's window: the sliding window weighs the last window's hits down as the next
+    # begins, so a count read across a minute's edge (a slow machine) would read low.
+    settings = settings_for(gated, rate_limit_login="10/hour")
     # The app's own connection options, with a short lock timeout.
     _, connect_args = normalize_database_url(gated)
     server_settings = connect_args.get("server_settings", {})

@@ -12,9 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.admin import mount_admin
 from app.api import health
-from app.api.deps import get_principal
 from app.api.idempotency import IdempotencyMiddleware
-from app.api.openapi import install_bearer_security
 from app.api.v1 import router as api_v1_router
 from app.edge.body_guard import BodyGuardMiddleware
 from app.edge.docs_pages import router as docs_router
@@ -96,7 +94,6 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.metrics = Metrics()
 
     install_error_handlers(app)
-    install_bearer_security(app, get_principal)
     # The API first: routes are tried in order, and it is where the traffic goes.
     app.include_router(api_v1_router, prefix="/api/v1")
     app.include_router(health.router)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Path, Request
+from fastapi import Depends, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.idempotency import KEYED_UNIT_STATE, KeyedUnit
@@ -126,9 +127,22 @@ async def _count_toward_rate_limit(
         )
 
 
-async def get_principal(request: Request, reader: ReaderDep) -> Principal:
-    """The calling Principal. Only `request` and the reader are dependencies: each
-    dependency FastAPI resolves costs on every request."""
+# The OpenAPI document's bearer security, declared the way FastAPI documents it: every
+# operation that depends on get_principal lists both schemes (the /docs Authorize button
+# offers either; both read the same `Authorization: Bearer …` header). They never refuse on
+# their own (auto_error=False): `authenticate` decides, and session cookies are never
+# looked at on /api.
+OAUTH2_SCHEME = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+BEARER_SCHEME = HTTPBearer(auto_error=False, description="A personal API token (bo_…)")
+
+
+async def get_principal(
+    request: Request,
+    reader: ReaderDep,
+    _oauth2: Annotated[str | None, Security(OAUTH2_SCHEME)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
+) -> Principal:
+    """The calling Principal (the two schemes only document the credential)."""
     return await authenticate(request, reader)
 
 

@@ -3,24 +3,26 @@
 A list page's own work (two statements, a few hundred bytes of JSON) is small next to
 what resolving its dependencies, opening an ORM session and executing through it cost
 per request. A `@lean` endpoint declares the usual dependencies — the request, a
-`ReaderDep`, the principal of one `require(...)` check — so its documentation, its tests
-with dependency overrides and FastAPI's own handler all work as for any route. Its route
-handler (`lean_handler`, installed by ProblemRoute) resolves those three itself: one
-`Database.reader()` for the request (the asyncpg connection on PostgreSQL), the same
+`ReaderDep`, the principal of one `require(...)` check — so its documentation (security
+included) is any route's. Its route handler (`lean_handler`, installed through FastAPI's
+documented `APIRoute.get_route_handler` by ProblemRoute) resolves those three itself:
+one `Database.reader()` for the request (the asyncpg connection on PostgreSQL), the same
 `authenticate` and `ensure_permission` that `get_principal` and `require` call.
 
-The plan is read from the route's own dependencies: a router that holds lean routes must
-not add `dependencies=` of its own (this handler would not run them).
+The plan is read once from the endpoint's own signature (`inspect`, `typing`), not from
+FastAPI's internal dependency model; a lean route with `dependencies=` of its own is
+refused at start-up (this handler would not run them). Tests take this same path.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_origin, get_type_hints
 
 from fastapi import Request, Response
-from fastapi.dependencies.models import Dependant
+from fastapi.params import Depends
 
 from app.api.deps import authenticate, ensure_permission, get_database, get_principal, get_reader
 
@@ -48,49 +50,57 @@ class _Plan:
     permission: str
 
 
-def _plan(endpoint: Callable[..., Any], dependant: Dependant) -> _Plan:
-    """Check at start-up that the endpoint has exactly the dependencies this handler knows."""
+def _dependency(annotation: Any) -> Callable[..., Any] | None:
+    """The callable of `Annotated[T, Depends(callable)]`, None for anything else."""
+    if get_origin(annotation) is None or not hasattr(annotation, "__metadata__"):
+        return None
+    marks = [m for m in annotation.__metadata__ if isinstance(m, Depends)]
+    return marks[0].dependency if len(marks) == 1 else None
+
+
+def _plan(endpoint: Callable[..., Any]) -> _Plan:
+    """Read, at start-up, which parameter is the request, the reader and the principal from
+    the endpoint's own signature; anything else there is refused (this handler would not
+    resolve it)."""
     name = getattr(endpoint, "__name__", repr(endpoint))
-    parameters = [
-        dependant.path_params,
-        dependant.query_params,
-        dependant.header_params,
-        dependant.cookie_params,
-        dependant.body_params,
-    ]
-    reader = [d.name for d in dependant.dependencies if d.call is get_reader]
-    checks = [d for d in dependant.dependencies if hasattr(d.call, "permission")]
-    principal_ok = bool(checks) and [d.call for d in checks[0].dependencies] == [get_principal]
-    if (
-        any(parameters)
-        or dependant.request_param_name is None
-        or len(dependant.dependencies) != 2
-        or len(reader) != 1
-        or len(checks) != 1
-        or not principal_ok
-    ):
-        raise TypeError(
-            f"lean endpoint {name} must take exactly a Request, a ReaderDep and one"
-            " require(...) principal, and no other parameter"
-        )
-    return _Plan(
-        request=dependant.request_param_name,
-        reader=str(reader[0]),
-        principal=str(checks[0].name),
-        permission=checks[0].call.permission,  # type: ignore[union-attr]
-    )
+    hints = get_type_hints(endpoint, include_extras=True)
+    found: dict[str, str] = {}
+    permission = ""
+    for parameter in inspect.signature(endpoint).parameters:
+        hint = hints.get(parameter)
+        dependency = _dependency(hint)
+        if hint is Request:
+            role = "request"
+        elif dependency is get_reader:
+            role = "reader"
+        elif dependency is not None and hasattr(dependency, "permission"):
+            role, permission = "principal", dependency.permission
+        else:
+            role = "unknown"
+        if role == "unknown" or role in found:
+            raise TypeError(
+                f"lean endpoint {name} must take exactly a Request, a ReaderDep and one"
+                " require(...) principal, and no other parameter"
+            )
+        found[role] = parameter
+    if len(found) != 3:
+        raise TypeError(f"lean endpoint {name} lacks a Request, a ReaderDep or a require(...)")
+    return _Plan(found["request"], found["reader"], found["principal"], permission)
 
 
-def lean_handler(endpoint: Callable[..., Any], dependant: Dependant, fallback: Handler) -> Handler:
-    """The route handler of a `@lean` endpoint; `fallback` is FastAPI's own."""
-    plan = _plan(endpoint, dependant)
+def lean_handler(endpoint: Callable[..., Any]) -> Handler:
+    """The route handler of a `@lean` endpoint: the same code in tests and production.
+
+    The one dependency a test may override is `get_principal` (to measure a page without
+    authentication's statement); it is honoured here as FastAPI would.
+    """
+    plan = _plan(endpoint)
 
     async def handle(request: Request) -> Response:
-        if request.app.dependency_overrides:
-            # Overrides (tests) are honoured by FastAPI's solver, not by this shortcut.
-            return await fallback(request)
+        override = request.app.dependency_overrides.get(get_principal)
         async with get_database(request).reader() as reader:
-            principal = ensure_permission(await authenticate(request, reader), plan.permission)
+            caller = override() if override else await authenticate(request, reader)
+            principal = ensure_permission(caller, plan.permission)
             response: Response = await endpoint(
                 **{plan.request: request, plan.reader: reader, plan.principal: principal}
             )

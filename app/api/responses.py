@@ -108,4 +108,7 @@ class ProblemRoute(APIRoute):
         handler = super().get_route_handler()
         if not is_lean(self.endpoint):
             return handler
-        return lean_handler(self.endpoint, self.dependant, handler)  # type: ignore[return-value]
+        if self.dependencies:
+            # A router's or route's own `dependencies=`: the lean handler would not run them.
+            raise TypeError(f"lean route {self.path} cannot have dependencies= of its own")
+        return lean_handler(self.endpoint)  # type: ignore[return-value]

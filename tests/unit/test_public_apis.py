@@ -29,8 +29,6 @@ PRIVATE_ATTRIBUTES = re.compile(
 # In a template: any underscore attribute of the view or the admin (`model_view._sort_fields`).
 TEMPLATE_PRIVATE = re.compile(r"\b(?:model_view|admin)\.(_\w+)")
 KNOWN_DEBT = {
-    ("api/lean.py", "fastapi.dependencies.models"),
-    ("api/openapi.py", "fastapi.dependencies.models"),
     ("infra/db_reads.py", "positiontup"),
     ("infra/db_reads.py", "_handle_exception"),
     ("api/row_json.py", "__pydantic_decorators__"),

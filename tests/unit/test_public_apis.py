@@ -34,11 +34,6 @@ KNOWN_DEBT = {
     ("api/row_json.py", "__pydantic_decorators__"),
     # Views still decorated with sqladmin's own @action (domain.py, staff.py) until they
     # use app.admin.views.base.action.
-    ("admin/views/list_page.py", "_action"),
-    ("admin/views/list_page.py", "_slug"),
-    ("admin/views/list_page.py", "_label"),
-    ("admin/views/list_page.py", "_confirmation_message"),
-    ("admin/views/list_page.py", "_add_in_list"),
 }
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqladmin import action, expose
+from sqladmin import expose
 from sqladmin.filters import BooleanFilter, StaticValuesFilter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +18,7 @@ from app.admin.views.base import (
     AdminError,
     CommandForm,
     ServiceModelView,
+    action,
     require_principal,
 )
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text

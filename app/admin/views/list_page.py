@@ -265,9 +265,9 @@ def menus_of(view: Any, request: Request, declared: Sequence[ListAction]) -> Men
 def declared_actions(view_class: type) -> list[ListAction]:
     """The custom actions a view declares, in sqladmin's menu order (last declared first).
 
-    Ours (base.action) carry their ListAction. sqladmin's own `@action` keeps a label and a
-    confirmation only in private attributes of the function (there is no public way to
-    read them), so a view still decorated with it is read from those: the one place left.
+    Each is declared with base.action, which records its ListAction: sqladmin's own
+    `@action` keeps a label and a confirmation only in private attributes of the function,
+    so a view decorated with sqladmin's directly would have no menu entry here.
     """
     found: list[tuple[int, ListAction]] = []
     for name in dir(view_class):
@@ -275,13 +275,6 @@ def declared_actions(view_class: type) -> list[ListAction]:
         if not callable(member):
             continue
         declared = getattr(member, "list_action", None)
-        if declared is None and getattr(member, "_action", False):
-            declared = ListAction(
-                slug=member._slug,
-                label=member._label,
-                confirmation=member._confirmation_message,
-                in_list=member._add_in_list,
-            )
         if isinstance(declared, ListAction):
             found.append((first_line(member), declared))
     return [declared for _, declared in sorted(found, key=lambda item: -item[0])]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqladmin import action
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
@@ -22,7 +21,7 @@ from wtforms import (
 )
 
 from app.admin.auth import current_principal
-from app.admin.views.base import CommandForm, ServiceModelView, selected_pks
+from app.admin.views.base import CommandForm, ServiceModelView, action, selected_pks
 from app.auth import api_tokens, sessions
 from app.auth.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.auth.principal import Principal

@@ -32,8 +32,6 @@ KNOWN_DEBT = {
     ("infra/db_reads.py", "positiontup"),
     ("infra/db_reads.py", "_handle_exception"),
     ("api/row_json.py", "__pydantic_decorators__"),
-    # Views still decorated with sqladmin's own @action (domain.py, staff.py) until they
-    # use app.admin.views.base.action.
 }
 
 

@@ -3,11 +3,15 @@
 A list page's own work (two statements, a few hundred bytes of JSON) is small next to
 what resolving its dependencies, opening an ORM session and executing through it cost
 per request. A `@lean` endpoint declares the usual dependencies — the request, a
-`ReaderDep`, the principal of one `require(...)` check — so its documentation (security
-included) is any route's. Its route handler (`lean_handler`, installed through FastAPI's
-documented `APIRoute.get_route_handler` by ProblemRoute) resolves those three itself:
-one `Database.reader()` for the request (the asyncpg connection on PostgreSQL), the same
-`authenticate` and `ensure_permission` that `get_principal` and `require` call.
+`ReaderDep`, the principal of one `require(...)` check, and at most one integer path
+parameter (a `RowId`) — so its documentation (security and path included) is any
+route's. Its route handler (`lean_handler`, installed through FastAPI's documented
+`APIRoute.get_route_handler` by ProblemRoute) resolves them itself: one
+`Database.reader()` for the request (the asyncpg connection on PostgreSQL), the same
+`authenticate` and `ensure_permission` that `get_principal` and `require` call, then the
+path parameter validated by pydantic against its own annotation (a `TypeAdapter`), its
+errors raised as FastAPI's `RequestValidationError` at `("path", name)`: the same 422,
+after the same 401 and 403, as FastAPI's solver gives (it runs dependencies first too).
 
 The plan is read once from the endpoint's own signature (`inspect`, `typing`), not from
 FastAPI's internal dependency model; a lean route with `dependencies=` of its own is
@@ -22,7 +26,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar, get_origin, get_type_hints
 
 from fastapi import Request, Response
-from fastapi.params import Depends
+from fastapi.exceptions import RequestValidationError
+from fastapi.params import Depends, Path
+from pydantic import TypeAdapter, ValidationError
 
 from app.api.deps import authenticate, ensure_permission, get_database, get_principal, get_reader
 
@@ -31,7 +37,8 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def lean(endpoint: EndpointT) -> EndpointT:
-    """Mark an endpoint taking (request, ReaderDep, require(...)) and returning a Response."""
+    """Mark an endpoint taking (request, ReaderDep, require(...)[, one RowId]) and returning
+    a Response."""
     endpoint.lean = True  # type: ignore[attr-defined]
     return endpoint
 
@@ -48,6 +55,8 @@ class _Plan:
     reader: str
     principal: str
     permission: str
+    path: str | None = None  # the path parameter's name, validated by `path_adapter`
+    path_adapter: TypeAdapter[Any] | None = None
 
 
 def _dependency(annotation: Any) -> Callable[..., Any] | None:
@@ -56,6 +65,16 @@ def _dependency(annotation: Any) -> Callable[..., Any] | None:
         return None
     marks = [m for m in annotation.__metadata__ if isinstance(m, Depends)]
     return marks[0].dependency if len(marks) == 1 else None
+
+
+def _is_int_path(annotation: Any) -> bool:
+    """Whether `annotation` is `Annotated[int, Path(...)]`, as `RowId`."""
+    metadata = getattr(annotation, "__metadata__", ())
+    return (
+        get_origin(annotation) is not None
+        and getattr(annotation, "__origin__", None) is int
+        and sum(isinstance(m, Path) for m in metadata) == 1
+    )
 
 
 def _plan(endpoint: Callable[..., Any]) -> _Plan:
@@ -75,17 +94,38 @@ def _plan(endpoint: Callable[..., Any]) -> _Plan:
             role = "reader"
         elif dependency is not None and hasattr(dependency, "permission"):
             role, permission = "principal", dependency.permission
+        elif dependency is None and _is_int_path(hint):
+            role = "path"
         else:
             role = "unknown"
         if role == "unknown" or role in found:
             raise TypeError(
-                f"lean endpoint {name} must take exactly a Request, a ReaderDep and one"
-                " require(...) principal, and no other parameter"
+                f"lean endpoint {name} must take exactly a Request, a ReaderDep, one"
+                " require(...) principal and at most one integer path parameter"
             )
         found[role] = parameter
-    if len(found) != 3:
+    if {"request", "reader", "principal"} - found.keys():
         raise TypeError(f"lean endpoint {name} lacks a Request, a ReaderDep or a require(...)")
-    return _Plan(found["request"], found["reader"], found["principal"], permission)
+    path = found.get("path")
+    # Built once: the annotation's own constraints (RowId's 1..2^31-1), as FastAPI reads them.
+    adapter = TypeAdapter(hints[path]) if path else None
+    return _Plan(found["request"], found["reader"], found["principal"], permission, path, adapter)
+
+
+def _path_value(request: Request, plan: _Plan) -> dict[str, Any]:
+    """The endpoint's path parameter, validated; none when it takes none."""
+    if plan.path is None or plan.path_adapter is None:
+        return {}
+    raw = request.path_params[plan.path]
+    try:
+        return {plan.path: plan.path_adapter.validate_python(raw)}
+    except ValidationError as invalid:
+        raise RequestValidationError(
+            [
+                {**error, "loc": ("path", plan.path, *error["loc"])}
+                for error in invalid.errors(include_url=False)
+            ]
+        ) from None
 
 
 def lean_handler(endpoint: Callable[..., Any]) -> Handler:
@@ -102,7 +142,8 @@ def lean_handler(endpoint: Callable[..., Any]) -> Handler:
             caller = override() if override else await authenticate(request, reader)
             principal = ensure_permission(caller, plan.permission)
             response: Response = await endpoint(
-                **{plan.request: request, plan.reader: reader, plan.principal: principal}
+                **{plan.request: request, plan.reader: reader, plan.principal: principal},
+                **_path_value(request, plan),
             )
         return response
 

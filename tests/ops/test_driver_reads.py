@@ -15,13 +15,24 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, Request, Response
-from sqlalchemy import Numeric, bindparam, cast, event, literal, literal_column, select, update
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import (
+    Integer,
+    Numeric,
+    bindparam,
+    cast,
+    event,
+    literal,
+    literal_column,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.api.deps import ReaderDep, require
@@ -31,10 +42,12 @@ from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
 from app.infra.db import Database, _ping_policies, create_engine, transaction
+from app.infra.db_errors import failure_kind, is_value_refused, sqlstate
 from app.infra.db_reads import DriverReader, driver_statement
 from app.infra.migrations import upgrade_engine
 from app.main import create_app
 from app.models import ApiToken, AuditEvent, Product
+from app.models.base import UTCDateTime
 from tests.auth_helpers import access_token, bearer
 from tests.conftest import (
     create_postgres_database,
@@ -339,14 +352,85 @@ async def test_sqlalchemy_type_processing_applies_on_the_driver(world: World) ->
 
 def test_statements_that_need_sqlalchemys_execution_are_refused(world: World) -> None:
     dialect = world.engine.dialect
-    expanding = select(Product.__table__.c.id).where(
-        Product.__table__.c.id.in_(bindparam("ids", expanding=True))
-    )
-    with_onupdate_default = update(Product.__table__).values(stock=1)
+    products = Product.__table__
+    expanding = select(products.c.id).where(products.c.id.in_(bindparam("ids", expanding=True)))
+    literal_execute = select(products.c.id).limit(bindparam("n", 5, literal_execute=True))
+    with_onupdate_default = update(products).values(stock=1)
+    a_literal_none = select(literal(None))
 
-    for statement in (expanding, with_onupdate_default):
+    for statement in (expanding, literal_execute, with_onupdate_default, a_literal_none):
         with pytest.raises(ValueError, match="execution-time values"):
             driver_statement(statement, dialect)
+    # A fixed value whose type has a bind processor (UTCDateTime checks and converts).
+    fixed_moment = select(products.c.id).where(products.c.created_at >= START)
+    with pytest.raises(ValueError, match="bind processing"):
+        driver_statement(fixed_moment, dialect)
+
+
+async def test_the_sql_sent_on_the_driver_is_the_text_sqlalchemy_sends(world: World) -> None:
+    """Compiled from public pieces (pyformat placeholders numbered here), the same bytes."""
+    token = world.tokens["admin"]
+    on_driver: list[str] = []
+    through_sqlalchemy: list[str] = []
+    world.driver.statement_observers.append(lambda sql, _args: on_driver.append(sql))
+    listener = lambda *args: through_sqlalchemy.append(args[2])  # noqa: E731
+    event.listen(world.engine.sync_engine, "before_cursor_execute", listener)
+    try:
+        for url in [*LIST_URLS, "/api/v1/products?sort=-created_at&limit=3"]:
+            for client in (world.driver_client, world.session_client):
+                await _walk(client, url, token)
+    finally:
+        event.remove(world.engine.sync_engine, "before_cursor_execute", listener)
+        world.driver.statement_observers.clear()
+
+    assert len(set(on_driver)) >= 20
+    assert set(on_driver) <= set(through_sqlalchemy)
+
+
+_INT4 = select(bindparam("n", type_=Integer()))
+_MOMENT = select(literal_column("1")).where(bindparam("t", type_=UTCDateTime()).is_not(None))
+
+
+def _raise(code: str) -> Any:
+    return text(f"DO $$ BEGIN RAISE EXCEPTION 'probe' USING ERRCODE = '{code}'; END $$")
+
+
+@pytest.mark.parametrize(
+    ("statement", "params"),
+    [
+        (select(literal_column("1/0")), {}),  # 22012: a bug or the client's data
+        (select(literal_column("no_such_column")), {}),  # 42703: ProgrammingError
+        (_raise("23505"), {}),  # unique violation: IntegrityError
+        (_raise("23503"), {}),  # foreign key violation
+        (_raise("40P01"), {}),  # deadlock: a conflict, re-run
+        (_raise("55P03"), {}),  # lock timeout: a conflict
+        (_raise("57P03"), {}),  # cannot connect now: unavailable
+        (_raise("XX000"), {}),  # internal error
+        (_INT4, {"n": 2**40}),  # refused by asyncpg before sending: a value error
+        (_MOMENT, {"t": datetime(2026, 1, 1)}),  # naive: UTCDateTime's bind processor
+    ],
+)
+async def test_driver_errors_are_the_errors_sqlalchemy_raises(
+    world: World, statement: Any, params: dict[str, Any]
+) -> None:
+    async with world.driver.reader() as reader:
+        assert isinstance(reader, DriverReader)
+        with pytest.raises(StatementError) as on_driver:
+            await reader.rows(statement, params)
+    async with world.engine.connect() as connection:
+        with pytest.raises(StatementError) as through_sqlalchemy:
+            await connection.execute(statement, params)
+
+    driver_error, sqlalchemy_error = on_driver.value, through_sqlalchemy.value
+    assert type(driver_error) is type(sqlalchemy_error)
+    assert sqlstate(driver_error) == sqlstate(sqlalchemy_error)
+    assert failure_kind(driver_error) == failure_kind(sqlalchemy_error)
+    assert is_value_refused(driver_error) == is_value_refused(sqlalchemy_error)
+    if isinstance(sqlalchemy_error, DBAPIError):
+        assert isinstance(driver_error, DBAPIError)
+        assert not driver_error.connection_invalidated
+        # The PEP 249 class SQLAlchemy's adapter chose is (or derives from) ours.
+        assert isinstance(sqlalchemy_error.orig, type(driver_error.orig))
 
 
 def test_a_lean_endpoint_with_other_parameters_is_refused_at_start_up() -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -41,21 +40,14 @@ from app.api.responses import ProblemRoute
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
-from app.infra.db import Database, _ping_policies, create_engine, transaction
+from app.infra.db import Database, _ping_policies, transaction
 from app.infra.db_errors import failure_kind, is_value_refused, sqlstate
 from app.infra.db_reads import DriverReader, driver_statement
-from app.infra.migrations import upgrade_engine
-from app.main import create_app
 from app.models import ApiToken, AuditEvent, Product
 from app.models.base import UTCDateTime
 from tests.auth_helpers import access_token, bearer
-from tests.conftest import (
-    create_postgres_database,
-    drop_postgres_database,
-    postgres_server_url,
-)
-from tests.conftest import test_settings as settings_for
 from tests.factories import make_customer, make_product, make_user
+from tests.ops.two_paths import two_paths
 
 pytestmark = pytest.mark.postgres
 START = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -119,33 +111,16 @@ async def _seed(database: Database) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 async def world() -> AsyncIterator[World]:
-    server = postgres_server_url()
-    if server is None:
-        pytest.skip("TEST_DATABASE_URL is not set")
-    name = f"bo_driver_{uuid.uuid4().hex[:10]}"
-    url = await create_postgres_database(server, name)
-    engine = create_engine(settings_for(url))
-    try:
-        await upgrade_engine(engine)
-        driver = Database.from_engine(engine)
-        sessions = dataclasses.replace(driver, driver_reads=False)
-        assert driver.driver_reads and not sessions.driver_reads
-        tokens = await _seed(sessions)
-        clients = [
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(
-                    app=create_app(settings_for(url), database), raise_app_exceptions=False
-                ),
-                base_url="http://testserver",
-            )
-            for database in (driver, sessions)
-        ]
-        yield World(engine, driver, sessions, clients[0], clients[1], tokens)
-        for client in clients:
-            await client.aclose()
-    finally:
-        await engine.dispose()
-        await drop_postgres_database(server, name)
+    async with two_paths("bo_driver") as paths:
+        tokens = await _seed(paths.sessions)
+        yield World(
+            paths.engine,
+            paths.driver,
+            paths.sessions,
+            paths.driver_client,
+            paths.session_client,
+            tokens,
+        )
 
 
 LIST_URLS = [

@@ -8,7 +8,6 @@ connection (as in production), one through sessions (as every other test).
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -18,13 +17,10 @@ import pytest
 from app.auth.api_tokens import create_token
 from app.auth.principal import Principal
 from app.auth.token_commands import CreateToken
-from app.infra.db import Database, create_engine, transaction
-from app.infra.migrations import upgrade_engine
-from app.main import create_app
+from app.infra.db import Database, transaction
 from app.models import OrderStatus
-from tests.conftest import create_postgres_database, drop_postgres_database, postgres_server_url
-from tests.conftest import test_settings as settings_for
 from tests.factories import make_customer, make_order, make_product, make_user
+from tests.ops.two_paths import two_paths
 
 pytestmark = pytest.mark.postgres
 
@@ -58,33 +54,9 @@ async def _seed(database: Database) -> tuple[dict[str, str], list[int]]:
 
 @pytest.fixture(scope="module")
 async def world() -> AsyncIterator[World]:
-    server = postgres_server_url()
-    if server is None:
-        pytest.skip("TEST_DATABASE_URL is not set")
-    name = f"bo_orders_{uuid.uuid4().hex[:10]}"
-    url = await create_postgres_database(server, name)
-    engine = create_engine(settings_for(url))
-    try:
-        await upgrade_engine(engine)
-        driver = Database.from_engine(engine)
-        sessions = dataclasses.replace(driver, driver_reads=False)
-        assert driver.driver_reads
-        headers, ids = await _seed(sessions)
-        driver_client, session_client = (
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(
-                    app=create_app(settings_for(url), database), raise_app_exceptions=False
-                ),
-                base_url="http://testserver",
-            )
-            for database in (driver, sessions)
-        )
-        yield World(driver, (driver_client, session_client), headers, ids)
-        await driver_client.aclose()
-        await session_client.aclose()
-    finally:
-        await engine.dispose()
-        await drop_postgres_database(server, name)
+    async with two_paths("bo_orders") as paths:
+        headers, ids = await _seed(paths.sessions)
+        yield World(paths.driver, (paths.driver_client, paths.session_client), headers, ids)
 
 
 URLS = [

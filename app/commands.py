@@ -139,12 +139,16 @@ def check_version(row: Any, expected_version: int | None) -> None:
         )
 
 
-async def flush_versioned(session: AsyncSession, unique: Mapping[str, str]) -> None:
+async def flush_versioned(
+    session: AsyncSession,
+    unique: Mapping[str, str],
+    messages: Mapping[str, str] | None = None,
+) -> None:
     """Write the change: `UPDATE … WHERE id = … AND version = <the version checked>` (the
     ORM's version column). No row matched means someone else's change landed between the
     read and this write: a 412 like any stale version, never the generic 409."""
     try:
-        await flush_or_conflict(session, unique)
+        await flush_or_conflict(session, unique, messages)
     except StaleDataError:
         raise PreconditionFailed(
             "The row changed while this change was being made; reload it and apply your "

@@ -24,6 +24,7 @@ from app.webhooks.outbox import emit
 
 FIELDS = ["name", "email", "phone", "company", "notes", "is_active"]
 UNIQUE = {"uq_customers_email_lower": "email", "customers.email": "email"}
+CONFLICTS = {"email": "A customer with this email already exists."}
 LIST_SPEC = ListSpec(
     model=Customer,
     sortable=("id", "name", "email", "company", "created_at", "updated_at"),
@@ -41,22 +42,14 @@ async def get_customer(session: AsyncSession, customer_id: int) -> Customer:
     return customer
 
 
-async def _ensure_email_free(session: AsyncSession, email: str, exclude_id: int | None) -> None:
-    statement = select(Customer.id).where(func.lower(Customer.email) == email.lower())
-    existing = (await session.execute(statement)).scalar_one_or_none()
-    if existing is not None and existing != exclude_id:
-        raise Conflict("A customer with this email already exists.", field="email")
-
-
 async def create_customer(
     session: AsyncSession, principal: Principal, command: CreateCustomer
 ) -> Customer:
     """Create a customer (audited; emits customer.created)."""
     authorize(principal, "customers:create")
-    await _ensure_email_free(session, command.email, None)
     customer = Customer(**command.model_dump())
     session.add(customer)
-    await flush_or_conflict(session, UNIQUE)
+    await flush_or_conflict(session, UNIQUE, CONFLICTS)
     audit.record(
         session,
         principal,
@@ -82,11 +75,9 @@ async def update_customer(
     authorize(principal, "customers:update", customer)
     check_version(customer, expected_version)
     values = command.changes()
-    if "email" in values and values["email"].lower() != customer.email.lower():
-        await _ensure_email_free(session, values["email"], customer.id)
     changes = audit.apply_changes(customer, values)
     if changes:
-        await flush_versioned(session, UNIQUE)
+        await flush_versioned(session, UNIQUE, CONFLICTS)
         audit.record(
             session,
             principal,
@@ -117,7 +108,7 @@ async def delete_customer(
         )
     before = audit.snapshot(customer, FIELDS)
     await session.delete(customer)
-    await flush_versioned(session, UNIQUE)
+    await flush_versioned(session, UNIQUE, CONFLICTS)
     audit.record(
         session,
         principal,

@@ -24,6 +24,7 @@ from app.webhooks.outbox import emit
 
 FIELDS = ["sku", "name", "description", "price", "stock", "reorder_level", "is_active"]
 UNIQUE = {"uq_products_sku": "sku", "products.sku": "sku"}
+CONFLICTS = {"sku": "A product with this SKU already exists."}
 LIST_SPEC = ListSpec(
     model=Product,
     sortable=("id", "sku", "name", "price", "stock", "created_at", "updated_at"),
@@ -40,14 +41,6 @@ async def get_product(session: AsyncSession, product_id: int) -> Product:
     if product is None:
         raise NotFound("No such product.")
     return product
-
-
-async def _ensure_sku_free(session: AsyncSession, sku: str, exclude_id: int | None) -> None:
-    existing = (
-        await session.execute(select(Product.id).where(Product.sku == sku))
-    ).scalar_one_or_none()
-    if existing is not None and existing != exclude_id:
-        raise Conflict("A product with this SKU already exists.", field="sku")
 
 
 async def notice_stock_change(session: AsyncSession, product: Product, old_stock: int) -> None:
@@ -73,10 +66,9 @@ async def create_product(
 ) -> Product:
     """Create a product (audited)."""
     authorize(principal, "products:create")
-    await _ensure_sku_free(session, command.sku, None)
     product = Product(**command.model_dump())
     session.add(product)
-    await flush_or_conflict(session, UNIQUE)
+    await flush_or_conflict(session, UNIQUE, CONFLICTS)
     audit.record(
         session,
         principal,
@@ -101,12 +93,10 @@ async def update_product(
     authorize(principal, "products:update", product)
     check_version(product, expected_version)
     values = command.changes()
-    if "sku" in values and values["sku"] != product.sku:
-        await _ensure_sku_free(session, values["sku"], product.id)
     old_stock = product.stock
     changes = audit.apply_changes(product, values)
     if changes:
-        await flush_versioned(session, UNIQUE)
+        await flush_versioned(session, UNIQUE, CONFLICTS)
         audit.record(
             session,
             principal,
@@ -146,7 +136,7 @@ async def delete_product(
         )
     before = audit.snapshot(product, FIELDS)
     await session.delete(product)
-    await flush_versioned(session, UNIQUE)
+    await flush_versioned(session, UNIQUE, CONFLICTS)
     audit.record(
         session,
         principal,

@@ -1,13 +1,13 @@
-"""What every write of a customer or product shares: a door's input built into a command,
-the caller's permission on the row, and the version the caller expects.
+"""What every write shares: a door's input built into a command, the caller's permission
+on the row, and the version the caller expects.
 
-A command is a pydantic model of its domain package (app/products/commands.py,
-app/customers/commands.py): building one from a door's raw values runs the domain's one
-rule for each field (and normalises it), so no command exists unchecked. The API's body
-schemas are those commands; the admin and the CSV importer build them with `build` and
-`field_errors`. The service then checks the permission with the row (`authorize`), the
-version (`check_version`, and `flush_versioned` for a change that lands after a newer one).
-A resource's `Writes` names its commands and services, for the doors that translate.
+A command is a pydantic model of its domain package (app/<domain>/commands.py): building
+one from a door's raw values runs the domain's one rule for each field (and normalises
+it), so no command exists unchecked. The API's body schemas are those commands; the admin,
+the CSV importer and the CLI build them with `build` and `field_errors`. The service then
+checks the permission with the row (`authorize`), the version (`check_version`, and
+`flush_versioned` for a change that lands after a newer one). A resource's `Writes` names
+its commands and services, for the doors that translate.
 """
 
 from __future__ import annotations

@@ -11,13 +11,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.idempotency import KEYED_UNIT_STATE, KeyedUnit
 from app.auth.principal import PRINCIPAL_STATE, Principal, RequestMeta, principal_in
+from app.commands import authorize
 from app.edge import callers
-from app.errors import NotAuthenticated, PermissionDenied, RateLimited
+from app.errors import NotAuthenticated, RateLimited
 from app.infra.db import Database, transaction
 from app.infra.db_reads import Reader, SqlaReader
 from app.infra.ratelimit import API_BUCKET, RateLimiter
 from app.infra.settings import Settings
-from app.permissions import can
 
 
 def get_database(request: Request) -> Database:
@@ -150,9 +150,9 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def ensure_permission(principal: Principal, permission: str) -> Principal:
-    """`principal`, if `can(principal, permission)`; PermissionDenied otherwise."""
-    if not can(principal, permission):
-        raise PermissionDenied(f"This needs the {permission!r} permission.")
+    """`principal`, if it holds `permission`: the services' own check (app/commands.py
+    `authorize`), asked early at the door; PermissionDenied otherwise."""
+    authorize(principal, permission)
     return principal
 
 

@@ -18,7 +18,6 @@ from typing_extensions import TypedDict
 from app.api.conditional import etag_for, is_not_modified
 from app.api.responses import problems
 from app.api.row_json import RowsEncoder, rows_encoder
-from app.errors import ValidationFailed
 from app.infra.db_reads import Reader
 from app.lists.cursors import CursorCodec
 from app.lists.grammar import (
@@ -250,18 +249,3 @@ def row_response(
     return Response(
         content=body, status_code=status_code, media_type="application/json", headers=headers
     )
-
-
-def patch_values(body: BaseModel) -> dict[str, Any]:
-    """The fields a PATCH actually sent; an explicit null for a required field is a 422."""
-    values = body.model_dump(exclude_unset=True)
-    nulls = [name for name, value in values.items() if value is None]
-    if nulls:
-        raise ValidationFailed(
-            "Fields cannot be set to null.",
-            errors=[
-                {"loc": ["body", name], "message": "may not be null", "type": "null"}
-                for name in nulls
-            ],
-        )
-    return values

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.infra.jsonutil import to_jsonable
 from app.models import AuditEvent, Base
+from app.models.base import utcnow
 
 REDACTED = "[redacted]"
 # Fields whose values never reach the log; a change to them is recorded as redacted.
@@ -49,6 +50,46 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> d
     return changes
 
 
+def entry(
+    principal: Principal,
+    action: str,
+    *,
+    resource_type: str | None = None,
+    resource_id: object | None = None,
+    changes: Mapping[str, list[Any]] | None = None,
+    actor_user_id: int | None = None,
+    actor_email: str | None = None,
+) -> dict[str, Any]:
+    """The audit row's column values: who, how, what, the redacted changes and when.
+
+    The one source of an audit row, whether it is added to the session (`record`) or
+    written in one statement with the event it goes with (app/webhooks/outbox.py `emit`).
+    `actor_*` override the principal's identity for events where the caller is not yet
+    known (a failed login names the account tried, not a logged-in user).
+    """
+    return {
+        "occurred_at": utcnow(),
+        "actor_user_id": actor_user_id if actor_user_id is not None else principal.user_id,
+        "actor_email": actor_email if actor_email is not None else principal.email,
+        "channel": principal.channel,
+        "token_id": principal.token_id,
+        "action": action,
+        "resource_type": resource_type,
+        "resource_id": str(resource_id) if resource_id is not None else None,
+        "changes": _redact(dict(changes or {})),
+        "request_id": principal.meta.request_id,
+        "ip": principal.meta.ip,
+        "user_agent": (principal.meta.user_agent or "")[:255] or None,
+    }
+
+
+def add(session: AsyncSession, values: Mapping[str, Any]) -> AuditEvent:
+    """Add the audit row of `entry(...)` to `session`, in the caller's transaction."""
+    event = AuditEvent(**values)
+    session.add(event)
+    return event
+
+
 def record(
     session: AsyncSession,
     principal: Principal,
@@ -62,24 +103,21 @@ def record(
 ) -> AuditEvent:
     """Add an audit row to `session`; it commits or rolls back with the change it describes.
 
-    `actor_*` override the principal's identity for events where the caller is not yet
-    known (a failed login names the account tried, not a logged-in user).
+    A change that also emits an event passes `entry(...)` to `outbox.emit` instead, which
+    writes both together.
     """
-    event = AuditEvent(
-        actor_user_id=actor_user_id if actor_user_id is not None else principal.user_id,
-        actor_email=actor_email if actor_email is not None else principal.email,
-        channel=principal.channel,
-        token_id=principal.token_id,
-        action=action,
-        resource_type=resource_type,
-        resource_id=str(resource_id) if resource_id is not None else None,
-        changes=_redact(dict(changes or {})),
-        request_id=principal.meta.request_id,
-        ip=principal.meta.ip,
-        user_agent=(principal.meta.user_agent or "")[:255] or None,
+    return add(
+        session,
+        entry(
+            principal,
+            action,
+            resource_type=resource_type,
+            resource_id=resource_id,
+            changes=changes,
+            actor_user_id=actor_user_id,
+            actor_email=actor_email,
+        ),
     )
-    session.add(event)
-    return event
 
 
 def _redact(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:

@@ -50,15 +50,14 @@ async def create_customer(
     customer = Customer(**command.model_dump())
     session.add(customer)
     await flush_or_conflict(session, UNIQUE, CONFLICTS)
-    audit.record(
-        session,
+    created = audit.entry(
         principal,
         "customer.created",
         resource_type="customer",
         resource_id=customer.id,
         changes=audit.diff(None, audit.snapshot(customer, FIELDS)),
     )
-    await emit(session, "customer.created", {"customer": audit.snapshot(customer)})
+    await emit(session, "customer.created", {"customer": audit.snapshot(customer)}, audit=created)
     return customer
 
 

@@ -85,15 +85,11 @@ async def transition(
             {sku: old for sku, (old, _) in stock_changes.items()},
             {sku: new for sku, (_, new) in stock_changes.items()},
         ]
-    audit.record(
-        session,
-        principal,
-        f"order.{TARGET[action].value}",
-        resource_type="order",
-        resource_id=order.id,
-        changes=changes,
+    done = f"order.{TARGET[action].value}"
+    entry = audit.entry(
+        principal, done, resource_type="order", resource_id=order.id, changes=changes
     )
-    await emit(session, f"order.{TARGET[action].value}", _event_payload(order))
+    await emit(session, done, _event_payload(order), audit=entry)
     return order
 
 

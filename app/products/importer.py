@@ -310,9 +310,7 @@ async def import_products(
         existing = await _existing(session, [r.sku for r in rows])
         await _upsert_sqlite(session, rows)
     _count(report, rows, existing)
-    await _announce_low_stock(session, rows, existing)
-    audit.record(
-        session,
+    imported = audit.entry(
         principal,
         "product.imported",
         resource_type="product",
@@ -322,6 +320,7 @@ async def import_products(
             "skus": [None, [r.sku for r in rows[:AUDITED_SKUS]]],
         },
     )
+    await _announce_low_stock(session, rows, existing, imported)
     report.applied = True
     return report
 
@@ -334,8 +333,14 @@ def _count(
 
 
 async def _announce_low_stock(
-    session: AsyncSession, rows: list[ImportRow], existing: dict[str, tuple[int, int]]
+    session: AsyncSession,
+    rows: list[ImportRow],
+    existing: dict[str, tuple[int, int]],
+    imported: dict[str, Any],
 ) -> None:
+    """A product.low_stock event per row whose stock the import drops to its reorder level;
+    the import's audit row `imported` is written with the first (alone if there is none)."""
+    unwritten: dict[str, Any] | None = imported
     for row in rows:
         old_stock = existing.get(row.sku, (None, None))[0]
         if old_stock is not None and row.stock <= row.reorder_level < old_stock:
@@ -350,4 +355,8 @@ async def _announce_low_stock(
                         "reorder_level": row.reorder_level,
                     }
                 },
+                audit=unwritten,
             )
+            unwritten = None
+    if unwritten is not None:
+        audit.add(session, unwritten)

@@ -9,6 +9,8 @@ applies the rule, and writes the audit row and the outbox event.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -43,22 +45,26 @@ async def get_product(session: AsyncSession, product_id: int) -> Product:
     return product
 
 
+def low_stock(product: Product, old_stock: int) -> dict[str, Any] | None:
+    """The product.low_stock event's data if stock just fell to or below the reorder level."""
+    if not product.stock <= product.reorder_level < old_stock:
+        return None
+    return {
+        "product": {
+            "id": product.id,
+            "sku": product.sku,
+            "name": product.name,
+            "stock": product.stock,
+            "reorder_level": product.reorder_level,
+        }
+    }
+
+
 async def notice_stock_change(session: AsyncSession, product: Product, old_stock: int) -> None:
     """Emit product.low_stock when stock falls to or below the reorder level."""
-    if product.stock <= product.reorder_level < old_stock:
-        await emit(
-            session,
-            "product.low_stock",
-            {
-                "product": {
-                    "id": product.id,
-                    "sku": product.sku,
-                    "name": product.name,
-                    "stock": product.stock,
-                    "reorder_level": product.reorder_level,
-                }
-            },
-        )
+    data = low_stock(product, old_stock)
+    if data is not None:
+        await emit(session, "product.low_stock", data)
 
 
 async def create_product(
@@ -97,15 +103,18 @@ async def update_product(
     changes = audit.apply_changes(product, values)
     if changes:
         await flush_versioned(session, UNIQUE, CONFLICTS)
-        audit.record(
-            session,
+        entry = audit.entry(
             principal,
             "product.updated",
             resource_type="product",
             resource_id=product.id,
             changes=changes,
         )
-        await notice_stock_change(session, product, old_stock)
+        data = low_stock(product, old_stock)
+        if data is None:
+            audit.add(session, entry)
+        else:
+            await emit(session, "product.low_stock", data, audit=entry)
     return product
 
 

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.models import Customer, WebhookEvent
+from app.models import Customer
 from app.orders import transitions as order_transitions
 from tests.api.order_helpers import (
     ACTIONS,
@@ -359,10 +359,12 @@ async def test_a_placement_that_fails_after_writing_its_event_leaves_no_trace(
     product = await make_product(session, stock=5, reorder_level=4)
     order = await create_order(client, admin_caller.headers, customer.id, [(product.id, 2)])
     real_emit = order_transitions.emit
-    written: list[WebhookEvent] = []
+    written: list[int] = []
 
-    async def emit_then_crash(db: AsyncSession, event_type: str, data: dict[str, Any]) -> Any:
-        written.append(await real_emit(db, event_type, data))
+    async def emit_then_crash(
+        db: AsyncSession, event_type: str, data: dict[str, Any], **audit: Any
+    ) -> Any:
+        written.append(await real_emit(db, event_type, data, **audit))
         raise RuntimeError("the process died after writing the event")
 
     monkeypatch.setattr(order_transitions, "emit", emit_then_crash)

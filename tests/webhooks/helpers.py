@@ -101,8 +101,7 @@ async def add_endpoint(
 async def emit_committed(database: Database, event_type: str, data: dict[str, Any]) -> int:
     """Emit one event in its own committed transaction; returns the event id."""
     async with transaction(database.sessionmaker) as session:
-        event = await emit(session, event_type, data)
-    return event.id
+        return await emit(session, event_type, data)
 
 
 async def run_once(database: Database, settings: Settings) -> int:

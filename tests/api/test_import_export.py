@@ -215,17 +215,21 @@ async def test_an_import_is_audited(
 async def test_an_import_dropping_stock_to_the_reorder_level_emits_low_stock(
     client: httpx.AsyncClient, session: AsyncSession, manager: Caller
 ) -> None:
-    await make_product(session, sku="LOW-001", stock=20, reorder_level=5)
-    await make_product(session, sku="LOW-002", stock=20, reorder_level=5)
+    for sku in ("LOW-001", "LOW-002", "LOW-003"):
+        await make_product(session, sku=sku, stock=20, reorder_level=5)
 
     await upload(
         client,
         manager,
-        "sku,name,price,stock,reorder_level\nLOW-001,Low,1.00,5,5\nLOW-002,Fine,1.00,6,5\n",
+        "sku,name,price,stock,reorder_level\n"
+        "LOW-001,Low,1.00,5,5\nLOW-002,Fine,1.00,6,5\nLOW-003,Lower,1.00,0,5\n",
     )
 
-    (event,) = await outbox_events(session, "product.low_stock")
-    assert event.data["product"]["sku"] == "LOW-001"
+    events = await outbox_events(session, "product.low_stock")
+    assert [e.data["product"]["sku"] for e in events] == ["LOW-001", "LOW-003"]
+    # The import's one audit row is written with the first event, not once per event.
+    (audited,) = await audit_rows(session, "product.imported")
+    assert audited.changes["updated"] == [None, 3]
 
 
 # --- refusing a file ---------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from app.api.conditional import etag_for, is_not_modified
 from app.api.responses import problems
 from app.api.row_json import RowsEncoder, rows_encoder
 from app.infra.db_reads import Reader
+from app.infra.sql_json import ITEM_JSON, json_items, json_object
 from app.lists.cursors import CursorCodec
 from app.lists.grammar import (
     DEFAULT_LIMIT,
@@ -141,10 +142,15 @@ async def rows_page_response(
 ) -> Response:
     """A page of a flat resource, whose read schema is its columns, as JSON.
 
-    Read as Core rows and serialized straight from them (app/api/row_json.py): no ORM
-    instances, no per-row validation.
+    Each item's JSON written by the database (app/infra/sql_json.py) when the schema's
+    fields allow it; otherwise read as Core rows and serialized straight from them
+    (app/api/row_json.py). No ORM instances, no per-row validation either way.
     """
     query = list_query(request, spec, within)
+    written = _json_columns(spec, schema, query.sort)
+    if written is not None:
+        page = await fetch_rows_page(reader, spec, query, cursor_codec(request), written)
+        return written_page_response(page)
     columns = _columns(spec, schema)
     page = await fetch_rows_page(reader, spec, query, cursor_codec(request), columns)
     rows = page.items
@@ -169,10 +175,9 @@ async def page_response(
     return _page_json(items, page)
 
 
-def validated_page_response(page: ListPage, schema: type[ReadT]) -> Response:
-    """A page whose items are dicts shaped for `schema`: validated by it, written by it."""
-    adapter = _list_adapter(schema)
-    return _page_json(adapter.dump_json(adapter.validate_python(page.items)), page)
+def written_page_response(page: ListPage) -> Response:
+    """A page whose rows end with each item's JSON, written by the database."""
+    return _page_json(json_items(page.items), page)
 
 
 def _page_json(items: bytes, page: ListPage) -> Response:
@@ -220,6 +225,18 @@ def _columns(spec: ListSpec, schema: type[BaseModel]) -> Select[Any]:
     shown = list(schema.model_fields)
     keys = [name for name in ("id", *spec.sortable) if name not in shown]
     return columns_select(spec, [*shown, *dict.fromkeys(keys)])
+
+
+@lru_cache(maxsize=256)
+def _json_columns(spec: ListSpec, schema: type[BaseModel], sort: str) -> Select[Any] | None:
+    """The keyset columns of this sort (`id`, the sort field), then each item's JSON; None
+    when the database cannot write the schema's JSON. Only what the cursor needs is read
+    as typed values: decoding them costs more than the rest of the row."""
+    item = json_object(schema, {name: spec.column(name) for name in schema.model_fields})
+    if item is None:
+        return None
+    keys = columns_select(spec, list(dict.fromkeys(("id", sort))))
+    return keys.add_columns(item.sql.label(ITEM_JSON))
 
 
 @lru_cache(maxsize=64)

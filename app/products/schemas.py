@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainSerializer
 
+from app.infra.sql_json import TwoPlaces
 from app.products.commands import CreateProduct, UpdateProduct
 
 # Money travels as a decimal string ("12.50"). (What a price may be is
@@ -18,6 +19,8 @@ Money = Annotated[
     # "1.5" and "1.50" are the same amount: store and compare them as one.
     AfterValidator(lambda value: value.quantize(Decimal("0.01"))),
     PlainSerializer(lambda value: f"{value:.2f}", return_type=str, when_used="json"),
+    # The same string when the database writes the JSON (app/infra/sql_json.py).
+    TwoPlaces(),
 ]
 
 _EXAMPLE: dict[str, Any] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import subprocess
@@ -12,7 +13,7 @@ from app.infra.settings import Settings
 from bench.database import Credentials, database_url, django_database_name
 from bench.environment import BASELINES_DIR, BASELINES_VENV, BENCH_DIR
 from bench.load import Measurement, Target, WrkRun, median_of, run_wrk
-from bench.processes import Peak, RssSampler, Server, ServerRegistry, free_port
+from bench.processes import Peak, RssSampler, Server, ServerRegistry, cpu_meter, free_port
 from bench.report import Report
 
 PROJECT_DIR = BENCH_DIR.parent
@@ -176,13 +177,16 @@ class Context:
     async def one_round(
         self, server: Server, target: Target, connections: int, peak: Peak
     ) -> WrkRun:
-        """One measured wrk run; `peak` keeps the server's highest worker RSS meanwhile."""
-        with self.sampler.watch(server) as watched:
+        """One measured wrk run with the CPU it cost (server tree, PostgreSQL, wrk); `peak`
+        keeps the server's highest worker RSS meanwhile."""
+        with self.sampler.watch(server) as watched, cpu_meter(server) as cpu:
             run = await run_wrk(
                 target, connections=connections, seconds=self.options.seconds, run_id=self._id("r")
             )
         peak.mb = max(peak.mb, watched.mb)
-        return run
+        return dataclasses.replace(
+            run, server_cpu_s=cpu.server_s, postgres_cpu_s=cpu.postgres_s, wrk_cpu_s=cpu.wrk_s
+        )
 
     async def measure(
         self, server: Server, target: Target, connections: int

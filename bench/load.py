@@ -6,7 +6,7 @@ import asyncio
 import json
 import os
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,10 +38,18 @@ class WrkRun:
     p90_ms: float
     p99_ms: float
     errors: int
+    # CPU seconds spent during the run (filled by the caller that watched the processes).
+    server_cpu_s: float | None = None
+    postgres_cpu_s: float | None = None
+    wrk_cpu_s: float | None = None
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    def per_request_us(self, cpu_s: float | None) -> float | None:
+        """CPU seconds of this run spread over its requests, in µs per request."""
+        return None if cpu_s is None or not self.requests else cpu_s * 1e6 / self.requests
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,24 @@ class Measurement:
         return statistics.median(run.p99_ms for run in self.runs)
 
     @property
+    def worker_cpu_us(self) -> float | None:
+        """The server's process tree, µs of CPU per request."""
+        return self._median_cpu(lambda run: run.server_cpu_s)
+
+    @property
+    def postgres_cpu_us(self) -> float | None:
+        return self._median_cpu(lambda run: run.postgres_cpu_s)
+
+    @property
+    def wrk_cpu_us(self) -> float | None:
+        return self._median_cpu(lambda run: run.wrk_cpu_s)
+
+    def _median_cpu(self, seconds: Callable[[WrkRun], float | None]) -> float | None:
+        values = [run.per_request_us(seconds(run)) for run in self.runs]
+        known = [value for value in values if value is not None]
+        return statistics.median(known) if known else None
+
+    @property
     def errors(self) -> int:
         return sum(run.errors for run in self.runs)
 
@@ -79,6 +105,9 @@ class Measurement:
             "p99_ms": round(self.p99_ms, 2),
             "errors": self.errors,
             "requests": self.requests,
+            "worker_cpu_us_per_req": _round(self.worker_cpu_us),
+            "postgres_cpu_us_per_req": _round(self.postgres_cpu_us),
+            "wrk_cpu_us_per_req": _round(self.wrk_cpu_us),
             "runs": [
                 {
                     "rps": round(run.rps, 1),
@@ -86,10 +115,18 @@ class Measurement:
                     "p90_ms": round(run.p90_ms, 2),
                     "p99_ms": round(run.p99_ms, 2),
                     "errors": run.errors,
+                    "requests": run.requests,
+                    "worker_cpu_s": _round(run.server_cpu_s, 3),
+                    "postgres_cpu_s": _round(run.postgres_cpu_s, 3),
+                    "wrk_cpu_s": _round(run.wrk_cpu_s, 3),
                 }
                 for run in self.runs
             ],
         }
+
+
+def _round(value: float | None, digits: int = 1) -> float | None:
+    return None if value is None else round(value, digits)
 
 
 class WrkError(RuntimeError):

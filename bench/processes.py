@@ -1,9 +1,10 @@
-"""Servers under test: start in their own process group, wait until ready, sample RSS, stop."""
+"""Servers under test: own process group, wait until ready, sample RSS and CPU, stop."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import httpx
 
 STOP_GRACE_SECONDS = 10
 START_TIMEOUT_SECONDS = 60
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -57,6 +59,72 @@ def rss_mb(pid: int) -> float | None:
     except OSError:
         return None
     return None
+
+
+def _stat(pid: int) -> tuple[str, list[str]] | None:
+    """(comm, the fields after it) of /proc/<pid>/stat; None once the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    # The name may hold spaces and parentheses: it ends at the last ")".
+    head, _, tail = raw.rpartition(")")
+    return head.partition("(")[2], tail.split()
+
+
+def _cpu_ticks(fields: list[str]) -> int:
+    # utime, stime, cutime, cstime (fields 14-17): the last two hold the children the process
+    # has reaped, so a backend or worker that exits mid-run still counts, and only once.
+    return sum(int(value) for value in fields[11:15])
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds used so far by `pid` and every process below it (vanished ones skipped)."""
+    stats = (_stat(member) for member in [pid, *descendants(pid)])
+    return sum(_cpu_ticks(stat[1]) for stat in stats if stat is not None) / CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds used so far by every process named postgres (postmaster and backends)."""
+    ticks = 0
+    for entry in os.listdir("/proc"):
+        stat = _stat(int(entry)) if entry.isdigit() else None
+        if stat is not None and stat[0] == "postgres":
+            ticks += _cpu_ticks(stat[1])
+    return ticks / CLOCK_TICKS
+
+
+def children_cpu_seconds() -> float:
+    """CPU seconds of this process's reaped children (wrk, once a run has finished)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class CpuUse:
+    """CPU seconds spent during a `cpu_meter` block by the server's tree, PostgreSQL and wrk."""
+
+    server_s: float | None = None
+    postgres_s: float | None = None
+    wrk_s: float | None = None
+
+
+@contextlib.contextmanager
+def cpu_meter(server: Server) -> Iterator[CpuUse]:
+    """Measure the CPU used meanwhile by `server`, PostgreSQL and the block's own child (wrk).
+
+    The wrk figure holds because nothing else the benchmark started is reaped during a run.
+    """
+    use = CpuUse()
+    pid = server.process.pid if server.process is not None else None
+    server_0 = None if pid is None else tree_cpu_seconds(pid)
+    postgres_0, children_0 = postgres_cpu_seconds(), children_cpu_seconds()
+    yield use
+    if server_0 is not None and pid is not None and process_alive(pid):
+        use.server_s = tree_cpu_seconds(pid) - server_0
+    use.postgres_s = postgres_cpu_seconds() - postgres_0
+    use.wrk_s = children_cpu_seconds() - children_0
 
 
 @dataclass

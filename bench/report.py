@@ -94,6 +94,9 @@ def throughput_table(rows: Sequence[ThroughputRow]) -> tuple[list[str], list[lis
         "vs Django admin",
         "stmts/req",
         "peak RSS MB",
+        "worker CPU µs/req",
+        "PostgreSQL CPU µs/req",
+        "wrk CPU µs/req",
     ]
     body = []
     for row in rows:
@@ -109,6 +112,9 @@ def throughput_table(rows: Sequence[ThroughputRow]) -> tuple[list[str], list[lis
                 *(_ratio(row.ratios.get(name)) for name in BASELINES),
                 "" if row.statements is None else str(row.statements),
                 _num(row.rss_mb, 0),
+                _num(m.worker_cpu_us, 0),
+                _num(m.postgres_cpu_us, 0),
+                _num(m.wrk_cpu_us, 0),
             ]
         )
     return header, body

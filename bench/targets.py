@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from bench.report import Report, ScalingRow, Target, ThroughputRow
 from bench.scenarios import ADMIN_SEARCH, ORDER_DETAIL, ORDERS_LIST, PEER_NAMES
 
@@ -127,7 +129,42 @@ def _throughput(report: Report, prefix: str) -> list[Target]:
                 f" ({_rps(two)} vs {_rps(one)})",
             )
         )
+    if one is not None:
+        targets.append(_machine_ceiling(one, two, report.meta.get("cores") or os.cpu_count() or 1))
     return targets
+
+
+def _cpu_per_request(row: ThroughputRow) -> dict[str, float]:
+    """The row's measured CPU µs per request, by whom (unmeasured parts left out)."""
+    m = row.measurement
+    parts = {"worker": m.worker_cpu_us, "PostgreSQL": m.postgres_cpu_us, "wrk": m.wrk_cpu_us}
+    return {name: us for name, us in parts.items() if us is not None}
+
+
+def _machine_ceiling(one: ThroughputRow, two: ThroughputRow | None, cores: int) -> Target:
+    """Reported, not judged: the req/s the machine's cores could serve at best if every
+    request cost what it cost the 1-worker product list (server, PostgreSQL and wrk share
+    the same cores), and how close 2 workers come to it."""
+    name = (
+        f"machine ceiling: {cores} cores / (worker + PostgreSQL + wrk CPU per request), "
+        f"1 worker, c{one.measurement.connections} (reported, not a target)"
+    )
+    parts = _cpu_per_request(one)
+    total = sum(parts.values())
+    if not total:
+        return Target(name, "—", None)
+    ceiling = cores / (total * 1e-6)
+    measured = (
+        f"≈ {ceiling:,.0f} req/s at {total:,.0f} µs/req ("
+        + ", ".join(f"{who} {us:,.0f}" for who, us in parts.items())
+        + ")"
+    )
+    if two is not None:
+        measured += f"; 2 workers: {_rps(two)} = {two.measurement.rps / ceiling:.0%} of it"
+        cost = sum(_cpu_per_request(two).values())
+        if cost:
+            measured += f", at {cost:,.0f} µs/req"
+    return Target(name, measured, None)
 
 
 def _growth(report: Report) -> list[Target]:

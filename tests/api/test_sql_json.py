@@ -20,6 +20,8 @@ from app.products.schemas import ProductRead
 from tests.api.order_helpers import caller
 from tests.factories import make_customer, make_product
 
+# As tests/unit/test_row_json.py's, without NUL (a PostgreSQL text cannot hold one) and
+# with a vertical tab and a single quote (the SQL's own string delimiter).
 TEXTS = [
     "",
     "plain",

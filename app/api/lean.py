@@ -21,7 +21,7 @@ refused at start-up (this handler would not run them). Tests take this same path
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_origin, get_type_hints
 
@@ -30,7 +30,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.params import Depends, Path
 from pydantic import TypeAdapter, ValidationError
 
-from app.api.deps import authenticate, ensure_permission, get_database, get_principal, get_reader
+from app.api.deps import (
+    admit,
+    bearer_lookup,
+    ensure_permission,
+    get_database,
+    get_principal,
+    get_reader,
+)
+from app.auth.principal import principal_in
+from app.infra.db_reads import Reader, Row
+from app.infra.riding import Rider, RidingReader
 
 EndpointT = TypeVar("EndpointT", bound=Callable[..., Any])
 Handler = Callable[[Request], Awaitable[Response]]
@@ -92,7 +102,7 @@ def _plan(endpoint: Callable[..., Any]) -> _Plan:
             role = "request"
         elif dependency is get_reader:
             role = "reader"
-        elif dependency is not None and hasattr(dependency, "permission"):
+        elif dependency is not None and hasattr(dependency, "permission") and parameter == "_":
             role, permission = "principal", dependency.permission
         elif dependency is None and _is_int_path(hint):
             role = "path"
@@ -101,7 +111,8 @@ def _plan(endpoint: Callable[..., Any]) -> _Plan:
         if role == "unknown" or role in found:
             raise TypeError(
                 f"lean endpoint {name} must take exactly a Request, a ReaderDep, one"
-                " require(...) principal and at most one integer path parameter"
+                " require(...) principal named `_` (it never sees its caller) and at most"
+                " one integer path parameter"
             )
         found[role] = parameter
     if {"request", "reader", "principal"} - found.keys():
@@ -131,20 +142,47 @@ def _path_value(request: Request, plan: _Plan) -> dict[str, Any]:
 def lean_handler(endpoint: Callable[..., Any]) -> Handler:
     """The route handler of a `@lean` endpoint: the same code in tests and production.
 
-    The one dependency a test may override is `get_principal` (to measure a page without
-    authentication's statement); it is honoured here as FastAPI would.
+    The caller's credential lookup rides on the endpoint's first read (app/infra/riding.py):
+    one statement for caller and page. Its checks (401, then 429, then 403) run as soon as
+    its rows arrive, before the endpoint sees the page; and should the endpoint fail or
+    answer before reading (a 400 cursor, a 422 path id), they run first and their refusal
+    is the answer, so the order of refusals is FastAPI's. The one dependency a test may
+    override is `get_principal` (to measure a page without authentication's statement);
+    it is honoured here as FastAPI would.
     """
     plan = _plan(endpoint)
 
     async def handle(request: Request) -> Response:
         override = request.app.dependency_overrides.get(get_principal)
         async with get_database(request).reader() as reader:
-            caller = override() if override else await authenticate(request, reader)
-            principal = ensure_permission(caller, plan.permission)
-            response: Response = await endpoint(
-                **{plan.request: request, plan.reader: reader, plan.principal: principal},
-                **_path_value(request, plan),
-            )
+            known = override() if override else principal_in(request.scope)
+            if known is not None:
+                ensure_permission(known, plan.permission)
+                return await _answer(endpoint, plan, request, reader)
+            lookup = bearer_lookup(request)
+
+            async def check(rows: Sequence[Row]) -> None:
+                caller = await admit(request, await lookup.caller(reader, rows))
+                ensure_permission(caller, plan.permission)
+
+            riding = RidingReader(reader, Rider(lookup.query.statement, lookup.query.params, check))
+            try:
+                response = await _answer(endpoint, plan, request, riding)
+            except Exception:
+                await riding.settle()  # its refusal, if any, comes first
+                raise
+            await riding.settle()
         return response
 
     return handle
+
+
+async def _answer(
+    endpoint: Callable[..., Any], plan: _Plan, request: Request, reader: Reader
+) -> Response:
+    """The endpoint's response. It never sees its caller (`_plan` holds it to `_`)."""
+    response: Response = await endpoint(
+        **{plan.request: request, plan.reader: reader, plan.principal: None},
+        **_path_value(request, plan),
+    )
+    return response

@@ -128,15 +128,19 @@ def token_is_usable(token: Identity, now: datetime) -> bool:
     )
 
 
-async def authenticate_personal_token(
-    reader: Reader, plaintext: str, ip: str | None
+def personal_token_query(plaintext: str) -> repository.IdentityQuery:
+    """The statement resolving a personal token (by its SHA-256 digest, never the text)."""
+    return repository.token_identity_query(digest(plaintext))
+
+
+async def accept_personal_token(
+    reader: Reader, token: Identity | None, ip: str | None
 ) -> Identity | None:
-    """The owner (with roles' permissions) of the usable token behind `plaintext`, or None.
+    """The token's owner (with roles' permissions) if the token is usable, or None.
 
     `last_used_at` is written at most once a minute per token, so a busy script does
     not turn every read into a write.
     """
-    token = await repository.identity_for_token_hash(reader, digest(plaintext))
     now = utcnow()
     if token is None or token.token_id is None or not token_is_usable(token, now):
         return None

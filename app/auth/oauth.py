@@ -13,12 +13,12 @@ from app.auth import repository
 from app.auth.principal import Principal
 from app.auth.repository import Identity
 from app.auth.tokens import (
+    AccessClaims,
     decode_access_token,
     digest,
     encode_access_token,
     mint_opaque_secret,
 )
-from app.infra.db_reads import Reader
 from app.infra.settings import Settings
 from app.models import RefreshToken, User
 from app.models.base import utcnow
@@ -110,12 +110,24 @@ async def logout(session: AsyncSession, anonymous: Principal, presented: str) ->
     return True
 
 
-async def user_for_access_token(reader: Reader, token: str, settings: Settings) -> Identity | None:
-    """The active user whose valid access token this is, if its stamp is still current."""
+def access_token_query(token: str, settings: Settings) -> AccessLookup | None:
+    """The statement resolving a valid access token's user; None for a token that is not
+    valid (bad signature, expired), which needs no database to refuse."""
     claims = decode_access_token(token, settings.secret_key)
     if claims is None:
         return None
-    user = await repository.identity_for_user(reader, claims.user_id)
-    if user is None or not user.is_active or user.security_stamp != claims.stamp:
-        return None
-    return user
+    return AccessLookup(repository.user_identity_query(claims.user_id), claims)
+
+
+@dataclass(frozen=True)
+class AccessLookup:
+    """An access token's claims and the statement that reads its user."""
+
+    query: repository.IdentityQuery
+    claims: AccessClaims
+
+    def accept(self, user: Identity | None) -> Identity | None:
+        """The user, if active and their security stamp is still the token's."""
+        if user is None or not user.is_active or user.security_stamp != self.claims.stamp:
+            return None
+        return user

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -85,9 +85,7 @@ _TOKEN_IDENTITY = _identity_select(
 _USER_IDENTITY = _identity_select(_users).where(_users.c.id == bindparam("user_id"))
 
 
-async def identity_for_token_hash(reader: Reader, token_hash: str) -> Identity | None:
-    """One statement: the personal token with this digest, its owner and their roles."""
-    rows = await reader.rows(_TOKEN_IDENTITY, {"token_hash": token_hash})
+def _token_identity(rows: Sequence[Row]) -> Identity | None:
     if not rows:
         return None
     token_id, scopes, expires_at, revoked_at, last_used_at = rows[0][5:]
@@ -101,10 +99,31 @@ async def identity_for_token_hash(reader: Reader, token_hash: str) -> Identity |
     )
 
 
-async def identity_for_user(reader: Reader, user_id: int) -> Identity | None:
-    """One statement: the user and their roles' permissions."""
-    rows = await reader.rows(_USER_IDENTITY, {"user_id": user_id})
+def _user_identity(rows: Sequence[Row]) -> Identity | None:
     return _identity(rows) if rows else None
+
+
+@dataclass(frozen=True)
+class IdentityQuery:
+    """The one statement that resolves a credential, its values, and how its rows read.
+
+    Kept apart from running it so that a request's first read can carry it
+    (app/infra/riding.py): one round trip for the caller and the page.
+    """
+
+    statement: Select[Any]
+    params: Mapping[str, Any]
+    read: Callable[[Sequence[Row]], Identity | None]
+
+
+def token_identity_query(token_hash: str) -> IdentityQuery:
+    """The personal token with this digest, its owner and their roles."""
+    return IdentityQuery(_TOKEN_IDENTITY, {"token_hash": token_hash}, _token_identity)
+
+
+def user_identity_query(user_id: int) -> IdentityQuery:
+    """The user and their roles' permissions."""
+    return IdentityQuery(_USER_IDENTITY, {"user_id": user_id}, _user_identity)
 
 
 _STAMP_TOKEN_USE = (

@@ -8,19 +8,20 @@ call these and put the result in the request's scope state, where every later la
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
-from app.auth.api_tokens import authenticate_personal_token
-from app.auth.oauth import user_for_access_token
+from app.auth.api_tokens import accept_personal_token, personal_token_query
+from app.auth.oauth import access_token_query
 from app.auth.principal import AuthMethod, Channel, Principal, RequestMeta
-from app.auth.repository import Identity
+from app.auth.repository import Identity, IdentityQuery
 from app.auth.sessions import resolve_session
 from app.auth.tokens import looks_like_personal_token
-from app.infra.db_reads import Reader
+from app.infra.db_reads import Reader, Row
 from app.infra.settings import Settings
 from app.models import StaffSession, User
 from app.permissions import narrow_to_scopes, permissions_of
@@ -86,36 +87,58 @@ def bearer_credential(authorization: str) -> str | None:
     return credential
 
 
-async def from_bearer(
-    reader: Reader, authorization: str, settings: Settings, meta: RequestMeta
-) -> Principal | None:
-    """The API caller behind an Authorization header (a personal or an access token)."""
+@dataclass(frozen=True)
+class BearerLookup:
+    """The one statement that resolves a bearer credential, and how its rows become the
+    caller. A request's first read may carry the statement (app/infra/riding.py)."""
+
+    query: IdentityQuery
+    accept: Callable[[Reader, Identity | None], Awaitable[Principal | None]]
+
+    async def caller(self, reader: Reader, rows: Sequence[Row]) -> Principal | None:
+        """The caller these rows of `query` name, or None (the credential is not good)."""
+        return await self.accept(reader, self.query.read(rows))
+
+    async def resolve(self, reader: Reader) -> Principal | None:
+        """The caller, with `query` sent on its own (one statement)."""
+        rows = await reader.rows(self.query.statement, self.query.params, order=())
+        return await self.caller(reader, rows)
+
+
+def bearer_lookup(authorization: str, settings: Settings, meta: RequestMeta) -> BearerLookup | None:
+    """How to resolve an Authorization header (a personal or an access token); None when it
+    holds no credential that could be good (no database needed to refuse it)."""
     credential = bearer_credential(authorization)
     if credential is None:
         return None
     if looks_like_personal_token(credential):
-        return await from_personal_token(reader, credential, meta)
-    return await from_access_token(reader, credential, settings, meta)
 
+        async def accept_personal(reader: Reader, identity: Identity | None) -> Principal | None:
+            token = await accept_personal_token(reader, identity, meta.ip)
+            if token is None:
+                return None
+            return principal_for(token, channel="api", auth_method="personal_token", meta=meta)
 
-async def from_personal_token(
-    reader: Reader, plaintext: str, meta: RequestMeta
-) -> Principal | None:
-    """The owner of a usable personal token, narrowed to its scopes."""
-    identity = await authenticate_personal_token(reader, plaintext, meta.ip)
-    if identity is None:
+        return BearerLookup(personal_token_query(credential), accept_personal)
+    access = access_token_query(credential, settings)
+    if access is None:
         return None
-    return principal_for(identity, channel="api", auth_method="personal_token", meta=meta)
+
+    async def accept_access(_: Reader, identity: Identity | None) -> Principal | None:
+        user = access.accept(identity)
+        if user is None:
+            return None
+        return principal_for(user, channel="api", auth_method="access_token", meta=meta)
+
+    return BearerLookup(access.query, accept_access)
 
 
-async def from_access_token(
-    reader: Reader, token: str, settings: Settings, meta: RequestMeta
+async def from_bearer(
+    reader: Reader, authorization: str, settings: Settings, meta: RequestMeta
 ) -> Principal | None:
-    """The user of a valid OAuth access token (JWT) whose stamp is still current."""
-    identity = await user_for_access_token(reader, token, settings)
-    if identity is None:
-        return None
-    return principal_for(identity, channel="api", auth_method="access_token", meta=meta)
+    """The API caller behind an Authorization header, in one statement of its own."""
+    lookup = bearer_lookup(authorization, settings, meta)
+    return None if lookup is None else await lookup.resolve(reader)
 
 
 @dataclass(frozen=True)

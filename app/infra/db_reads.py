@@ -48,6 +48,9 @@ from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from sqlalchemy.types import TypeEngine
 
 Row = Sequence[Any]
+# One key of a statement's ORDER BY: the position of the column it sorts by among the
+# statement's own columns, and whether it descends (NULLs always last, as the lists order).
+OrderKey = tuple[int, bool]
 # Called with the SQL text and arguments of every statement a DriverReader sends (tests
 # and the bench count statements per request; SQLAlchemy's own events do not see these).
 StatementObserver = Callable[[str, Sequence[Any]], None]
@@ -56,8 +59,20 @@ StatementObserver = Callable[[str, Sequence[Any]], None]
 class Reader(Protocol):
     """What the credential lookup and the flat list pages need from the database."""
 
-    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row]:
-        """Every row of a SELECT, as sequences in the statement's column order."""
+    async def rows(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any],
+        *,
+        order: Sequence[OrderKey] | None = None,
+    ) -> Sequence[Row]:
+        """Every row of a SELECT, as sequences in the statement's column order.
+
+        `order` describes the statement's ORDER BY by its own columns, for a reader that
+        sends it inside another statement and must re-apply it (app/infra/riding.py):
+        `()` when row order does not matter (one row, a credential's rows). None (the
+        default): its order matters and is not described, so it is sent on its own.
+        """
         ...
 
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> None:
@@ -71,7 +86,13 @@ class SqlaReader:
     def __init__(self, executor: Any) -> None:
         self.executor = executor
 
-    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row]:
+    async def rows(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any],
+        *,
+        order: Sequence[OrderKey] | None = None,  # sent as it is: its own ORDER BY holds
+    ) -> Sequence[Row]:
         return list(await self.executor.execute(statement, params))
 
     async def run(self, statement: Executable, params: Mapping[str, Any]) -> None:
@@ -233,7 +254,13 @@ class DriverReader:
         self.on_trouble = on_trouble
         self.observers = observers
 
-    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row]:
+    async def rows(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any],
+        *,
+        order: Sequence[OrderKey] | None = None,  # sent as it is: its own ORDER BY holds
+    ) -> Sequence[Row]:
         prepared = driver_statement(statement, self.dialect)  # type: ignore[arg-type]
         records = await self._send(self.driver.fetch, prepared, params)
         processors = _result_processors.get(prepared)

@@ -16,6 +16,7 @@ from sqlalchemy import Select, and_, literal, or_, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
+from app.infra.db_reads import OrderKey
 from app.lists.columns import is_nullable
 from app.lists.cursors import CursorCodec
 
@@ -51,6 +52,14 @@ class Ordering:
         if self.nullable:
             by_value = by_value.nulls_first() if reverse else by_value.nulls_last()
         return [by_value, by_id]
+
+    def keys(self, positions: Mapping[str, int]) -> tuple[OrderKey, ...]:
+        """`order_by()` as keys over a statement's own columns (`positions` by name), for a
+        reader that sends the page inside another statement (app/infra/riding.py)."""
+        by_id = (positions["id"], self.descending)
+        if self.sort_column is None:
+            return (by_id,)
+        return ((positions[self.name], self.descending), by_id)
 
     def after(self, position: Position, *, reverse: bool = False) -> ColumnElement[bool]:
         """The rows strictly after `position` in `order_by`'s order.

@@ -55,12 +55,12 @@ async def fetch_rows_page(
     include `id` and every sortable field): tuples in its column order, no ORM objects."""
     params = query.params()
     statement = page_statement(spec, query.shape, columns, query.limit + 1)
-    rows = await reader.rows(statement, params)
+    ordering, positions = spec.ordering(query.sort, query.descending), column_positions(columns)
+    rows = await reader.rows(statement, params, order=ordering.keys(positions))
     next_cursor = None
     if len(rows) > query.limit:
         rows = rows[: query.limit]
-        last, positions = rows[-1], column_positions(columns)
-        ordering = spec.ordering(query.sort, query.descending)
+        last = rows[-1]
         next_cursor = ordering.cursor(codec, last[positions[query.sort]], last[positions["id"]])
     total = await _total(reader, spec, query, params)
     return Page(items=rows, next_cursor=next_cursor, total=total)
@@ -72,5 +72,5 @@ async def _total(
     """The filtered count, when the query asks for it."""
     if not query.include_total:
         return None
-    rows = await reader.rows(count_statement(spec, query.shape), params)
+    rows = await reader.rows(count_statement(spec, query.shape), params, order=())
     return int(rows[0][0])

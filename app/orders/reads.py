@@ -111,7 +111,7 @@ class OrderJson:
 
 async def fetch_order(reader: Reader, order_id: int) -> OrderJson:
     """One order as `OrderRead` writes it, in one statement; NotFound if none."""
-    rows = await reader.rows(ONE_ORDER, {"order_id": order_id})
+    rows = await reader.rows(ONE_ORDER, {"order_id": order_id}, order=())
     if not rows:
         raise NotFound("No such order.")
     version, text = rows[0]

@@ -1,17 +1,19 @@
 """Lean routes: the busiest reads, served without FastAPI's dependency solver.
 
-A list page's own work (two statements, a few hundred bytes of JSON) is small next to
+A list page's own work (one statement, a few hundred bytes of JSON) is small next to
 what resolving its dependencies, opening an ORM session and executing through it cost
 per request. A `@lean` endpoint declares the usual dependencies — the request, a
-`ReaderDep`, the principal of one `require(...)` check, and at most one integer path
-parameter (a `RowId`) — so its documentation (security and path included) is any
-route's. Its route handler (`lean_handler`, installed through FastAPI's documented
-`APIRoute.get_route_handler` by ProblemRoute) resolves them itself: one
-`Database.reader()` for the request (the asyncpg connection on PostgreSQL), the same
-`authenticate` and `ensure_permission` that `get_principal` and `require` call, then the
-path parameter validated by pydantic against its own annotation (a `TypeAdapter`), its
-errors raised as FastAPI's `RequestValidationError` at `("path", name)`: the same 422,
-after the same 401 and 403, as FastAPI's solver gives (it runs dependencies first too).
+`ReaderDep`, the principal of one `require(...)` check (named `_`: the endpoint never
+sees its caller), and at most one integer path parameter (a `RowId`) — so its
+documentation (security and path included) is any route's. Its route handler
+(`lean_handler`, installed through FastAPI's documented `APIRoute.get_route_handler` by
+ProblemRoute) resolves them itself: one `Database.reader()` for the request (the asyncpg
+connection on PostgreSQL); the same credential lookup, `admit` (rate limit) and
+`ensure_permission` that `get_principal` and `require` use, the lookup sent with the
+endpoint's first read (app/infra/riding.py); the path parameter validated by pydantic
+against its own annotation (a `TypeAdapter`), its errors raised as FastAPI's
+`RequestValidationError` at `("path", name)`: the same 422, after the same 401 and 403,
+as FastAPI's solver gives (it runs dependencies first too).
 
 The plan is read once from the endpoint's own signature (`inspect`, `typing`), not from
 FastAPI's internal dependency model; a lean route with `dependencies=` of its own is

@@ -1,10 +1,11 @@
 """Readers: run prebuilt Core statements, through SQLAlchemy or straight on the driver.
 
-The busiest read endpoints (flat list pages and the credential lookup before them) send
-two statements that never change shape. Through an ORM session each costs more CPU in
-SQLAlchemy's execution machinery than in asyncpg itself; on PostgreSQL a `DriverReader`
-sends them on the pooled asyncpg connection directly (the connection SQLAlchemy's pool
-hands out, reached through its public `driver_connection`). Public APIs only (issue 16):
+The busiest read endpoints (list pages, an order, and the credential lookup riding on
+them, app/infra/riding.py) send statements that never change shape. Through an ORM
+session each costs more CPU in SQLAlchemy's execution machinery than in asyncpg itself;
+on PostgreSQL a `DriverReader` sends them on the pooled asyncpg connection directly (the
+connection SQLAlchemy's pool hands out, reached through its public `driver_connection`).
+Public APIs only (issue 16):
 
 - SQL: compiled once with `ClauseElement.compile` for the engine's dialect class built
   with paramstyle "pyformat" (create_engine's documented `paramstyle` option), so each

@@ -135,6 +135,9 @@ LIST_URLS = [
     "/api/v1/products?q=%C3%BC",
     "/api/v1/customers?limit=6&include_total=1",
     "/api/v1/customers?sort=-name",
+    "/api/v1/customers?sort=company&limit=5",
+    "/api/v1/customers?sort=-company&limit=30",
+    "/api/v1/products?sort=-created_at&limit=30",
     "/api/v1/audit-events?limit=4",
     "/api/v1/audit-events?channel=api&include_total=true",
 ]

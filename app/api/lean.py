@@ -23,6 +23,7 @@ refused at start-up (this handler would not run them). Tests take this same path
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar, get_origin, get_type_hints
@@ -40,7 +41,8 @@ from app.api.deps import (
     get_principal,
     get_reader,
 )
-from app.auth.principal import principal_in
+from app.auth.principal import Principal, principal_in
+from app.errors import RateLimited
 from app.infra.db_reads import Reader, Row
 from app.infra.riding import Rider, RidingReader
 
@@ -162,9 +164,16 @@ def lean_handler(endpoint: Callable[..., Any]) -> Handler:
                 ensure_permission(known, plan.permission)
                 return await _answer(endpoint, plan, request, reader)
             lookup = bearer_lookup(request)
+            credential = repr(sorted(lookup.query.params.items()))
+            if _THROTTLED.holds(credential):
+                # Throttled a moment ago: the lookup alone, so a caller hammering past
+                # the rate limit costs the database no page either.
+                caller = await _admitted(request, credential, await lookup.resolve(reader))
+                ensure_permission(caller, plan.permission)
+                return await _answer(endpoint, plan, request, reader)
 
             async def check(rows: Sequence[Row]) -> None:
-                caller = await admit(request, await lookup.caller(reader, rows))
+                caller = await _admitted(request, credential, await lookup.caller(reader, rows))
                 ensure_permission(caller, plan.permission)
 
             riding = RidingReader(reader, Rider(lookup.query.statement, lookup.query.params, check))
@@ -177,6 +186,41 @@ def lean_handler(endpoint: Callable[..., Any]) -> Handler:
         return response
 
     return handle
+
+
+class _Throttled:
+    """Credentials the rate limit refused in the last few seconds (this process only)."""
+
+    def __init__(self, seconds: float, most: int) -> None:
+        self.seconds, self.most = seconds, most
+        self.until: dict[str, float] = {}
+
+    def holds(self, credential: str) -> bool:
+        deadline = self.until.get(credential)
+        if deadline is None:
+            return False
+        if deadline > time.monotonic():
+            return True
+        del self.until[credential]
+        return False
+
+    def remember(self, credential: str) -> None:
+        if len(self.until) >= self.most:
+            self.until.clear()  # a flood of distinct refused credentials: start over
+        self.until[credential] = time.monotonic() + self.seconds
+
+
+_THROTTLED = _Throttled(seconds=5.0, most=10_000)
+
+
+async def _admitted(request: Request, credential: str, caller: Principal | None) -> Principal:
+    """`admit`, remembering a credential the rate limit refused (keyed by what its lookup
+    is keyed by: a token's digest, an access token's user id; never the credential)."""
+    try:
+        return await admit(request, caller)
+    except RateLimited:
+        _THROTTLED.remember(credential)
+        raise
 
 
 async def _answer(

@@ -10,7 +10,9 @@ statement they cost one:
     SELECT 1, NULL, …, <page's columns> FROM (<page>) AS page
     ORDER BY part, <the page's own order keys>
 
-Each branch keeps its own plan (the page's ORDER BY and LIMIT stay inside its subquery).
+Each branch keeps its own plan (the page's ORDER BY and LIMIT stay inside its subquery),
+and the page's runs only if the rider found rows (`WHERE EXISTS (SELECT 1 FROM rider)`,
+a one-time filter): an unknown token costs the database its lookup, not a page too.
 The outer ORDER BY re-applies the page's order, over at most MAX_LIMIT + 1 rows, because
 SQL promises no order for a UNION's rows otherwise: the reader is told that order by the
 caller (`order`, positions among the page's own columns); a read whose order is not
@@ -30,6 +32,7 @@ from sqlalchemy import (
     Integer,
     Select,
     cast,
+    exists,
     literal_column,
     null,
     select,
@@ -65,7 +68,8 @@ def carrying(rider: Select[Any], page: Select[Any], order: tuple[OrderKey, ...])
     Cached by the statements' identity: both are long-lived (module constants, the lists'
     shape caches), so the combined statement is built and compiled once per shape.
     """
-    mine, theirs = rider.subquery("rider"), page.subquery("page")
+    # A CTE: read twice (its rows; whether there are any), computed once.
+    mine, theirs = rider.cte("rider"), page.subquery("page")
     rider_columns, page_columns = list(mine.c), list(theirs.c)
     first = select(
         _part(0),
@@ -76,7 +80,7 @@ def carrying(rider: Select[Any], page: Select[Any], order: tuple[OrderKey, ...])
         _part(1),
         *_typed_nulls(rider_columns, "r"),
         *(column.label(f"p{i}") for i, column in enumerate(page_columns)),
-    )
+    ).where(exists(select(literal_column("1")).select_from(mine)))
     by_page = []
     for position, descending in order:
         key: Any = literal_column(f"p{position}")

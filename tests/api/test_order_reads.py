@@ -90,7 +90,7 @@ async def test_the_detail_is_one_statement_and_the_list_one_whatever_the_limit(
     await client.get(ORDERS, headers=admin.headers)  # the token's first use stamps it
 
     def reads(log: StatementLog) -> list[str]:
-        return [s for s in log.statements if s.startswith("SELECT")]
+        return [s for s in log.statements if s.startswith(("SELECT", "WITH"))]
 
     with statements_on(engine) as detail_log:
         detail = await client.get(f"{ORDERS}/{orders[2]}", headers=admin.headers)

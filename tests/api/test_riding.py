@@ -23,15 +23,20 @@ from app.auth import repository
 from app.auth.tokens import digest
 from app.customers import service as customers
 from app.errors import NotAuthenticated
+from app.infra.db import Database
 from app.infra.db_reads import Reader, Row, SqlaReader
 from app.infra.riding import Rider, RidingReader
 from app.lists.cursors import CursorCodec
 from app.lists.grammar import ListSpec, parse_list_query
 from app.lists.pages import Page, fetch_rows_page
 from app.lists.statements import columns_select
+from app.main import create_app
 from app.models import Product, Role, user_roles
 from app.products import service as products
 from tests.api.order_helpers import Caller, caller, statements_on
+from tests.auth_helpers import client_for
+from tests.conftest import test_settings as settings_for
+from tests.conftest import url_of
 from tests.factories import make_customer, make_product, make_user
 
 CODEC = CursorCodec("riding-tests-" + "k" * 32)
@@ -154,7 +159,7 @@ async def test_an_empty_page_still_carries_its_lookup(session: AsyncSession) -> 
 
 
 def _names(log: Any) -> list[str]:
-    return [s for s in log.statements if s.lstrip().upper().startswith("SELECT")]
+    return [s for s in log.statements if s.lstrip().upper().startswith(("SELECT", "WITH"))]
 
 
 _PRODUCT_IDS = select(Product.id).where(Product.id >= bindparam("from_id")).order_by(Product.id)
@@ -283,3 +288,25 @@ async def test_a_caller_without_the_permission_gets_a_403_and_no_row(
 
     assert response.status_code == 403
     assert b"items" not in response.content and b"someone.else" not in response.content
+
+
+async def test_a_throttled_caller_costs_the_database_no_page(
+    engine: AsyncEngine, database: Database, session: AsyncSession
+) -> None:
+    """Past the rate limit, a caller's next reads send the lookup alone: hammering with a
+    good token costs what hammering with a bad one does, not a page per request."""
+    who = await caller(session, "admin")
+    await make_product(session, name="Counted desk")
+    app = create_app(settings_for(url_of(engine), rate_limit_api="2/minute"), database)
+
+    async with client_for(app) as client:
+        allowed = [await client.get("/api/v1/products", headers=who.headers) for _ in range(2)]
+        first_refusal = await client.get("/api/v1/products", headers=who.headers)
+        with statements_on(engine) as log:
+            later = [await client.get("/api/v1/products", headers=who.headers) for _ in range(3)]
+
+    assert [r.status_code for r in allowed] == [200, 200]
+    assert first_refusal.status_code == 429
+    assert [r.status_code for r in later] == [429, 429, 429]
+    reads = _names(log)
+    assert len(reads) == 3 and all("FROM products" not in sql for sql in reads), reads

@@ -5,14 +5,17 @@ it may answer, then reads its page (another): two round trips to the database, e
 its own protocol messages, wake-ups and per-statement work on both sides. Sent as one
 statement they cost one:
 
-    SELECT 0 AS part, <rider's columns>, NULL, … FROM (<rider>) AS rider
+    WITH rider AS (<rider>)
+    SELECT 0 AS part, <rider's columns>, NULL, … FROM rider
     UNION ALL
     SELECT 1, NULL, …, <page's columns> FROM (<page>) AS page
+        WHERE EXISTS (SELECT 1 FROM rider)
     ORDER BY part, <the page's own order keys>
 
 Each branch keeps its own plan (the page's ORDER BY and LIMIT stay inside its subquery),
-and the page's runs only if the rider found rows (`WHERE EXISTS (SELECT 1 FROM rider)`,
-a one-time filter): an unknown token costs the database its lookup, not a page too.
+and the page's runs only if the rider found rows (the EXISTS is a one-time filter; the
+CTE, read twice, is computed once): an unknown token costs the database its lookup, not a
+page too.
 The outer ORDER BY re-applies the page's order, over at most MAX_LIMIT + 1 rows, because
 SQL promises no order for a UNION's rows otherwise: the reader is told that order by the
 caller (`order`, positions among the page's own columns); a read whose order is not
@@ -62,13 +65,18 @@ def _typed_nulls(columns: Sequence[Any], prefix: str) -> list[Any]:
 
 
 @lru_cache(maxsize=2048)
-def carrying(rider: Select[Any], page: Select[Any], order: tuple[OrderKey, ...]) -> CompoundSelect:
-    """`rider`'s rows (part 0), then `page`'s in its own order (part 1): one statement.
+def carrying(
+    rider: Select[Any], page: Select[Any], order: tuple[OrderKey, ...]
+) -> CompoundSelect | None:
+    """`rider`'s rows (part 0), then `page`'s in its own order (part 1): one statement;
+    None when a column has no type to cast a NULL to (then each is sent on its own).
 
     Cached by the statements' identity: both are long-lived (module constants, the lists'
-    shape caches), so the combined statement is built and compiled once per shape.
+    shape caches), so the combined statement is built, checked and compiled once per shape.
     """
-    # A CTE: read twice (its rows; whether there are any), computed once.
+    columns = [*rider.selected_columns, *page.selected_columns]
+    if any(isinstance(column.type, NullType) for column in columns):
+        return None
     mine, theirs = rider.cte("rider"), page.subquery("page")
     rider_columns, page_columns = list(mine.c), list(theirs.c)
     first = select(
@@ -86,15 +94,6 @@ def carrying(rider: Select[Any], page: Select[Any], order: tuple[OrderKey, ...])
         key: Any = literal_column(f"p{position}")
         by_page.append((key.desc() if descending else key.asc()).nulls_last())
     return union_all(first, second).order_by(literal_column("part"), *by_page)
-
-
-def can_carry(rider: Rider, statement: Executable, params: Mapping[str, Any]) -> bool:
-    """Whether `statement` can take `rider` along: a SELECT of typed columns whose
-    parameter names are not the rider's."""
-    if not isinstance(statement, Select) or set(params) & set(rider.params):
-        return False
-    columns = [*rider.statement.selected_columns, *statement.selected_columns]
-    return not any(isinstance(column.type, NullType) for column in columns)
 
 
 class RidingReader:
@@ -118,12 +117,14 @@ class RidingReader:
         rider = self._rider
         if rider is None:
             return await self.reader.rows(statement, params, order=order)
-        if order is None or not can_carry(rider, statement, params):
+        combined = None
+        # Only a described SELECT whose parameter names are not the rider's can carry it.
+        if order is not None and isinstance(statement, Select) and not params.keys() & rider.params:
+            combined = carrying(rider.statement, statement, tuple(order))
+        if combined is None:
             await self.settle()
             return await self.reader.rows(statement, params, order=order)
         self._rider = None  # taken, whatever happens next: never sent twice
-        assert isinstance(statement, Select)  # can_carry said so
-        combined = carrying(rider.statement, statement, tuple(order))
         rows = await self.reader.rows(combined, {**rider.params, **params}, order=())
         width = len(rider.statement.selected_columns)
         split = next((i for i, row in enumerate(rows) if row[0] != 0), len(rows))

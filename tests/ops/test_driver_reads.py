@@ -426,3 +426,19 @@ def test_a_lean_endpoint_with_other_parameters_is_refused_at_start_up() -> None:
             limit: int = 1,
         ) -> Response:
             return Response()
+
+
+def test_a_lean_endpoint_that_would_see_its_caller_is_refused_at_start_up() -> None:
+    """Its caller is checked alongside its first read, after it started: it gets none."""
+    router = APIRouter(route_class=ProblemRoute)
+
+    with pytest.raises(TypeError, match="named `_`"):
+
+        @router.get("/things")
+        @lean
+        async def list_things(
+            request: Request,
+            rows: ReaderDep,
+            caller: Annotated[Principal, Depends(require("products:read"))],
+        ) -> Response:
+            return Response()

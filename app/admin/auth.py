@@ -13,7 +13,7 @@ from starlette.responses import Response
 from app.admin.csrf import MAX_UPLOAD_BYTES, CSRFMiddleware
 from app.admin.paths import HostlessUrlsMiddleware
 from app.auth.principal import PRINCIPAL_STATE, Principal, principal_in
-from app.edge.callers import from_staff_session, request_meta
+from app.edge.callers import request_meta, staff_page_caller
 from app.infra.db import Database
 from app.infra.settings import Settings
 
@@ -66,18 +66,18 @@ class StaffAuthBackend(AuthenticationBackend):
         token = request.session.get(SESSION_TOKEN_KEY)
         if not isinstance(token, str) or not token:
             return False
-        # Not `transaction`: that one tells the retry policy (infra/retry_policy.py) that a commit
-        # was sent, after which a failure of the page's own work could not be run again.
-        # This commit's one write is the last-seen stamp, which a repeat sets the same way.
-        async with self.database.sessionmaker() as session:
-            caller = await from_staff_session(session, token, self.settings, request_meta(request))
-            if caller is None:
-                request.session.pop(SESSION_TOKEN_KEY, None)
-                return False
-            request.scope.setdefault("state", {})[PRINCIPAL_STATE] = caller.principal
-            request.state.staff_session_id = caller.session.id
-            request.state.user_id = caller.principal.user_id
-            await session.commit()
+        # A page's caller is read through the request reader (app/infra/db.py): on
+        # PostgreSQL one statement on a pooled connection, no BEGIN/COMMIT around it. The
+        # one write, the last-seen stamp (once a minute), commits on its own: a repeat of
+        # it sets the same value, so a retried page never needs it undone.
+        async with self.database.reader() as reader:
+            caller = await staff_page_caller(reader, token, self.settings, request_meta(request))
+        if caller is None:
+            request.session.pop(SESSION_TOKEN_KEY, None)
+            return False
+        request.scope.setdefault("state", {})[PRINCIPAL_STATE] = caller.principal
+        request.state.staff_session_id = caller.session_id
+        request.state.user_id = caller.principal.user_id
         return True
 
     async def get_user_id(self, request: Request) -> Any:

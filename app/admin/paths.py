@@ -24,16 +24,36 @@ class PathsOnly:
     request has no host (`http:///admin/`, which a browser reads as host "admin").
 
     A name of a mount (`admin:list`) is asked of that mount first: the app's router would
-    ask every API route before reaching the admin, mounted last, and a page's menu, assets
-    and links are a few dozen names. Same answer (names are unique); a name the mount does
-    not know still gets the whole walk.
+    ask every API route before reaching the admin, mounted last. Same answer (names are
+    unique); a name the mount does not know still gets the whole walk.
+
+    One instance serves every request of an app, and remembers each path it answered: a
+    page's menu, assets and links are a few dozen names, the same on every page, and a
+    path depends only on the name, the parameters and the (fixed) route table. The memory
+    is bounded: past MEMORY_LIMIT answers it starts again.
     """
+
+    MEMORY_LIMIT = 4096
 
     def __init__(self, router: Any) -> None:
         self.router = router
         self.mounts: dict[str, Mount] | None = None
+        self.known: dict[tuple[str, tuple[tuple[str, Any], ...]], URLPath] = {}
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        key = (name, tuple(sorted(path_params.items())))
+        try:
+            return self.known[key]
+        except KeyError:
+            pass
+        except TypeError:  # a parameter that cannot be a key: answer without remembering
+            return self.walk(name, path_params)
+        if len(self.known) >= self.MEMORY_LIMIT:
+            self.known.clear()
+        path = self.known[key] = self.walk(name, path_params)
+        return path
+
+    def walk(self, name: str, path_params: dict[str, Any]) -> URLPath:
         mount = self.mount_of(name)
         if mount is not None:
             try:
@@ -61,6 +81,7 @@ class HostlessUrlsMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.paths: PathsOnly | None = None  # the app's router, as paths (one app per stack)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -68,5 +89,7 @@ class HostlessUrlsMiddleware:
             scope = {**scope, "headers": headers, "server": None}
             router = scope.get("router") or scope.get("app")
             if router is not None and not isinstance(router, PathsOnly):
-                scope["router"] = PathsOnly(router)
+                if self.paths is None or self.paths.router is not router:
+                    self.paths = PathsOnly(router)
+                scope["router"] = self.paths
         await self.app(scope, receive, send)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import Markup
 from sqladmin import Admin, ModelView
 from sqladmin.authentication import login_required
 from starlette.datastructures import URL
@@ -16,6 +17,7 @@ from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
 from app.admin.ids import require_id, require_ids
+from app.admin.menu import SidebarMenu
 from app.admin.notices import PageWithMessage, notices
 from app.admin.outage import (
     DATABASE_ERRORS,
@@ -67,11 +69,13 @@ class BackofficeAdmin(Admin):
         self.database = database
         self.settings = settings
         self.limiter = limiter
+        self.sidebar: SidebarMenu | None = None
         super().__init__(*args, **kwargs)
         # Pages rendered with a message in place of a redirect find the site here.
         self.admin.state.site = self
         env = self.templates.env
         env.globals["csrf_token"] = self.csrf_token
+        env.globals["sidebar_menu"] = self.sidebar_menu
         env.globals["principal"] = current_principal
         env.globals["can"] = lambda request, permission: can(current_principal(request), permission)
         # Notices travel in the URL; sqladmin's flash messages would live in the cookie.
@@ -96,6 +100,12 @@ class BackofficeAdmin(Admin):
         # A database that cannot serve gets the 503 page (and a re-run, app/admin/outage.py).
         for error_type in DATABASE_ERRORS:
             self.admin.exception_handlers[error_type] = unavailable_page
+
+    def sidebar_menu(self, request: Request) -> Markup:
+        """The sidebar's navigation for this request (templates/sqladmin/layout.html)."""
+        if self.sidebar is None or len(self.sidebar.entries) != len(self.views):
+            self.sidebar = SidebarMenu(self.views)  # built once all views are added
+        return self.sidebar.html(request)
 
     def allow_post_actions(self) -> None:
         """Custom actions accept POST (our buttons post forms); GET stays CSRF-checked."""

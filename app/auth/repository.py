@@ -19,6 +19,7 @@ from app.models import ApiToken, RefreshToken, Role, StaffSession, User, user_ro
 _users: Table = User.__table__  # type: ignore[assignment]
 _roles: Table = Role.__table__  # type: ignore[assignment]
 _tokens: Table = ApiToken.__table__  # type: ignore[assignment]
+_staff_sessions: Table = StaffSession.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,53 @@ _STAMP_TOKEN_USE = (
 async def stamp_token_use(reader: Reader, token_id: int, now: datetime, ip: str | None) -> None:
     """Record when and from where a personal token was last used."""
     await reader.run(_STAMP_TOKEN_USE, {"token_id": token_id, "used_at": now, "used_ip": ip})
+
+
+@dataclass(frozen=True)
+class StaffSessionIdentity:
+    """A staff session's lifetime fields and the Identity of its user."""
+
+    session_id: int
+    revoked_at: datetime | None
+    expires_at: datetime
+    last_seen_at: datetime
+    identity: Identity
+
+
+_STAFF_SESSION_IDENTITY = _identity_select(
+    _staff_sessions.join(_users, _users.c.id == _staff_sessions.c.user_id),
+    _staff_sessions.c.id.label("session_id"),
+    _staff_sessions.c.revoked_at,
+    _staff_sessions.c.expires_at,
+    _staff_sessions.c.last_seen_at,
+).where(_staff_sessions.c.token_hash == bindparam("token_hash"))
+
+_STAMP_SESSION_SEEN = (
+    update(_staff_sessions)
+    .where(_staff_sessions.c.id == bindparam("session_id"))
+    .values(last_seen_at=bindparam("seen_at"), updated_at=bindparam("seen_at"))
+)
+
+
+async def staff_session_identity(reader: Reader, token_hash: str) -> StaffSessionIdentity | None:
+    """One statement, no ORM: the session with this digest, its user and their roles
+    (what every admin page asks first)."""
+    rows = await reader.rows(_STAFF_SESSION_IDENTITY, {"token_hash": token_hash}, order=())
+    if not rows:
+        return None
+    session_id, revoked_at, expires_at, last_seen_at = rows[0][5:]
+    return StaffSessionIdentity(
+        session_id=session_id,
+        revoked_at=revoked_at,
+        expires_at=expires_at,
+        last_seen_at=last_seen_at,
+        identity=_identity(rows),
+    )
+
+
+async def stamp_session_seen(reader: Reader, session_id: int, now: datetime) -> None:
+    """Record when a staff session was last used."""
+    await reader.run(_STAMP_SESSION_SEEN, {"session_id": session_id, "seen_at": now})
 
 
 async def get_user_with_roles(session: AsyncSession, user_id: int) -> User | None:

@@ -19,7 +19,7 @@ from app.auth.api_tokens import accept_personal_token, personal_token_query
 from app.auth.oauth import access_token_query
 from app.auth.principal import AuthMethod, Channel, Principal, RequestMeta
 from app.auth.repository import Identity, IdentityQuery
-from app.auth.sessions import resolve_session
+from app.auth.sessions import resolve_session, resolve_session_identity
 from app.auth.tokens import looks_like_personal_token
 from app.infra.db_reads import Reader, Row
 from app.infra.settings import Settings
@@ -161,3 +161,23 @@ async def from_staff_session(
         identity_of(row.user), channel="admin", auth_method="session", meta=meta
     )
     return StaffCaller(principal=principal, session=row)
+
+
+@dataclass(frozen=True)
+class PageCaller:
+    """An admin page's caller and the id of the live staff session it came with."""
+
+    principal: Principal
+    session_id: int
+
+
+async def staff_page_caller(
+    reader: Reader, token: str, settings: Settings, meta: RequestMeta
+) -> PageCaller | None:
+    """The user of the live staff session behind the cookie's token, for a page: one
+    statement outside any transaction (the last-seen stamp, when due, commits on its own)."""
+    found = await resolve_session_identity(reader, token, settings)
+    if found is None:
+        return None
+    principal = principal_for(found.identity, channel="admin", auth_method="session", meta=meta)
+    return PageCaller(principal=principal, session_id=found.session_id)

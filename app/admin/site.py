@@ -16,6 +16,7 @@ from starlette.routing import Route
 from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
+from app.admin.fragments import Fragments
 from app.admin.ids import require_id, require_ids
 from app.admin.menu import SidebarMenu
 from app.admin.notices import PageWithMessage, notices
@@ -71,6 +72,10 @@ class BackofficeAdmin(Admin):
         self.limiter = limiter
         self.sidebar: SidebarMenu | None = None
         super().__init__(*args, **kwargs)
+        # Template files change only in development (`make run` reloads them there).
+        auto_reload = settings.environment == "development"
+        self.templates.env.auto_reload = auto_reload
+        self.fragments = Fragments(self.templates_dir, auto_reload=auto_reload)
         # Pages rendered with a message in place of a redirect find the site here.
         self.admin.state.site = self
         env = self.templates.env

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import URL
@@ -43,6 +44,8 @@ class KeysetPage:
     columns: list[Column] = field(default_factory=list)
     lines: list[Row] = field(default_factory=list)
     menus: Menus = field(default_factory=Menus)
+    table_rows: Markup = field(default_factory=Markup)  # `lines` as <tr>s (admin/list_rows.html)
+    page_size_urls: list[tuple[int, str]] = field(default_factory=list)  # the size menu
 
     @property
     def has_previous(self) -> bool:

@@ -57,6 +57,14 @@ def page_size_of(view: Any, request: Request) -> int:
     return int(max(1, min(asked, max(view.page_size_options))))
 
 
+def page_size_urls(view: Any, request: Request) -> list[tuple[int, str]]:
+    """Each page size the list offers, and the URL of the first page at that size."""
+    unpaged = request.url.remove_query_params(["after", "before", "last"])
+    return [
+        (size, str(unpaged.include_query_params(pageSize=size))) for size in view.page_size_options
+    ]
+
+
 def ordering_of(layout: ListLayout, view: Any, request: Request) -> Ordering:
     sort_by = request.query_params.get("sortBy")
     if sort_by:
@@ -145,6 +153,7 @@ class KeysetListMixin:
                 count_is_estimate=False,
                 columns=columns,
                 menus=menus,
+                page_size_urls=page_size_urls(view, request),
             )
         # A list cut down to the user's own rows is counted as such: the whole table's
         # count would tell them how many rows others have.
@@ -171,6 +180,7 @@ class KeysetListMixin:
         lines = await rows_of(
             view, layout, request, rows, Links(request, model_identities(request))
         )
+        fragments = request.app.state.site.fragments
         return KeysetPage(
             rows=rows,
             page_size=page_size,
@@ -185,4 +195,6 @@ class KeysetListMixin:
             columns=columns,
             lines=lines,
             menus=menus,
+            table_rows=fragments.render("admin/list_rows.html", lines=lines, row_name=view.name),
+            page_size_urls=page_size_urls(view, request),
         )

@@ -38,10 +38,11 @@ class PathsOnly:
     def __init__(self, router: Any) -> None:
         self.router = router
         self.mounts: dict[str, Mount] | None = None
-        self.known: dict[tuple[str, tuple[tuple[str, Any], ...]], URLPath] = {}
+        self.known: dict[tuple[str, tuple[tuple[str, type, Any], ...]], URLPath] = {}
 
     def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
-        key = (name, tuple(sorted(path_params.items())))
+        # Each value with its type: 1, 1.0 and True are equal keys but different paths.
+        key = (name, tuple(sorted((k, type(v), v) for k, v in path_params.items())))
         try:
             return self.known[key]
         except KeyError:

@@ -85,8 +85,8 @@ def test_a_second_call_is_answered_from_memory() -> None:
     assert second is first and str(first) == "/admin/customer/list"
     assert str(other) == "/admin/order/list"
     assert paths.known == {
-        ("admin:list", (("identity", "customer"),)): first,
-        ("admin:list", (("identity", "order"),)): other,
+        ("admin:list", (("identity", str, "customer"),)): first,
+        ("admin:list", (("identity", str, "order"),)): other,
     }
 
 
@@ -123,7 +123,7 @@ def test_at_the_memory_limit_the_memory_starts_again_and_answers_stay_right() ->
 
     assert answers == [str(router.url_path_for("admin:list", identity=i)) for i in identities]
     # a, b, c filled it; d cleared it and was remembered, then e.
-    assert [key[1][0][1] for key in paths.known] == ["d", "e"]
+    assert [key[1][0][2] for key in paths.known] == ["d", "e"]
     walked = counting_walks(paths)
     assert str(paths.url_path_for("admin:list", identity="a")) == "/admin/a/list"
     assert str(paths.url_path_for("admin:list", identity="e")) == "/admin/e/list"
@@ -223,4 +223,14 @@ async def test_a_starlette_app_behind_the_middleware_remembers_across_requests()
     assert len({id(router) for router in routers}) == 1
     [paths] = set(routers)
     assert isinstance(paths, PathsOnly) and paths.router is app
-    assert list(paths.known) == [("admin:list", (("identity", "product"),))]
+    assert list(paths.known) == [("admin:list", (("identity", str, "product"),))]
+
+
+def test_equal_values_of_different_types_are_different_paths() -> None:
+    """1, 1.0 and True compare equal, but a route prints them differently."""
+    router = Router([Route("/items/{key}", endpoint=_page, name="item")])
+    paths = PathsOnly(router)
+    for value in (1, True, 1.0, "1"):
+        assert str(paths.url_path_for("item", key=value)) == str(
+            router.url_path_for("item", key=value)
+        )

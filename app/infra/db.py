@@ -258,12 +258,22 @@ class Database:
         """A Reader for one request: a pooled connection, or a session's unit of work.
 
         Waits at the connection gate like `get_session`. The session variant commits
-        when the block ends (the token's `last_used_at` stamp), rolls back on error.
+        when the block ends, rolls back on error. What a reader writes is a stamp (a
+        token's `last_used_at`, a staff session's `last_seen_at`) that a re-run sets the
+        same way, so its commit does not tell the retry policy the request's outcome is
+        unknown: like the driver path's statements, which commit as they run. (The admin
+        resolves its caller in a reader block that ends before the page's own work,
+        which must stay re-runnable after a clash.)
         """
         async with self.connection_slot():
             if not self.driver_reads:
-                async with transaction(self.sessionmaker) as session:
-                    yield SqlaReader(session)
+                async with self.sessionmaker() as session:
+                    try:
+                        yield SqlaReader(session)
+                    except BaseException:
+                        await session.rollback()
+                        raise
+                    await session.commit()
                 return
             fairy = await self.engine.raw_connection()
             try:

@@ -17,6 +17,7 @@ from app.auth.principal import RequestMeta
 from app.auth.sessions import LAST_SEEN_RESOLUTION, StartedSession, start_session
 from app.edge.callers import PageCaller, from_staff_session, staff_page_caller
 from app.infra.db import Database, transaction
+from app.infra.retry_policy import Attempt, current_attempt
 from app.infra.settings import Settings
 from app.models import StaffSession, User
 from app.models.base import utcnow
@@ -133,6 +134,25 @@ async def test_the_last_seen_stamp_is_written_once_it_is_due(
     row = await latest_session(session, user)
     assert before <= row.last_seen_at <= utcnow()
     assert row.updated_at == row.last_seen_at
+
+
+async def test_a_due_stamp_leaves_the_page_re_runnable_after_a_clash(
+    database: Database, session: AsyncSession, settings: Settings
+) -> None:
+    """The caller's block commits its stamp before the page's own work: the retry policy
+    must still be free to run the page again (the stamp is set the same way twice)."""
+    user, started = await open_session(session, settings)
+    row = await latest_session(session, user)
+    row.last_seen_at = utcnow() - LAST_SEEN_RESOLUTION - timedelta(seconds=5)
+    await session.flush()
+    attempt = Attempt()
+    token = current_attempt.set(attempt)
+    try:
+        assert await page_caller(database, started.token, settings) is not None
+    finally:
+        current_attempt.reset(token)
+
+    assert attempt.commit_started is False
 
 
 async def test_the_last_seen_stamp_is_not_written_within_a_minute(

@@ -1,15 +1,17 @@
-"""Browser test fixtures: a real uvicorn server on a throwaway SQLite file, and Chromium.
+"""Browser test fixtures: a real uvicorn server on a throwaway database, and Chromium.
 
 The server runs in a subprocess (its own event loop, as in production) against a database
-migrated and seeded here. Playwright's sync API drives Debian's /usr/bin/chromium; nothing
-is downloaded. Everything lives for one module, so Playwright's event loop is gone before
-any async test of another module runs in the same worker.
+migrated and seeded here: a new PostgreSQL database on TEST_DATABASE_URL's server when it
+is set (as in CI), else a SQLite file. Playwright's sync API drives Debian's
+/usr/bin/chromium; nothing is downloaded. Everything lives for one module, so Playwright's
+event loop is gone before any async test of another module runs in the same worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -27,6 +29,11 @@ import pytest
 from app.infra.db import Database, create_engine
 from app.infra.migrations import upgrade_engine
 from app.infra.settings import load_settings
+from tests.conftest import (
+    create_postgres_database,
+    drop_postgres_database,
+    postgres_server_url,
+)
 from tests.factories import DEFAULT_PASSWORD, make_customer, make_product, make_user
 
 if TYPE_CHECKING:
@@ -176,12 +183,25 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes], log: Path) -> 
 
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """uvicorn serving create_app() on a free port, over a migrated and seeded SQLite file."""
+    """uvicorn serving create_app() on a free port, over a migrated and seeded database."""
     reason = browser_missing_reason()
     if reason:
         pytest.skip(reason)
     folder = tmp_path_factory.mktemp("e2e")
-    database_url = f"sqlite+aiosqlite:///{folder / 'backoffice.db'}"
+    server_url = postgres_server_url()
+    database_name = f"backoffice_e2e_{os.getpid()}_{secrets.token_hex(4)}"
+    if server_url:
+        database_url = run_in_thread(lambda: create_postgres_database(server_url, database_name))
+    else:
+        database_url = f"sqlite+aiosqlite:///{folder / 'backoffice.db'}"
+    try:
+        yield from _serve(folder, database_url)
+    finally:
+        if server_url:
+            run_in_thread(lambda: drop_postgres_database(server_url, database_name))
+
+
+def _serve(folder: Path, database_url: str) -> Iterator[LiveServer]:
     seeded = run_in_thread(lambda: _seed(database_url))
     port = free_port()
     env = {

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import event, exc
-from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -23,16 +23,13 @@ from sqlalchemy.pool import QueuePool
 from sqlalchemy.util import await_
 
 from app.infra.db_reads import DriverReader, Reader, SqlaReader, StatementObserver
+from app.infra.db_url import LOCK_TIMEOUT_MS as LOCK_TIMEOUT_MS  # re-exported
+from app.infra.db_url import normalize_database_url
 from app.infra.retry_policy import note_commit_started
 from app.infra.settings import Settings
 
-# asyncpg understands these libpq `sslmode` values through its `ssl` argument.
-_SSLMODES = {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
 # How long a request may wait for a pooled connection before answering 503.
 CONNECT_TIMEOUT_SECONDS = 5
-# How long opening a connection may take; below the 5 s in which SPEC §10 wants an
-# outage answered, with room for the rest of the request.
-CONNECT_ATTEMPT_SECONDS = 4
 # A ping unanswered for this long means the database is not answering (a hung server, a
 # network that drops packets): the request fails at once rather than waiting on it.
 PING_TIMEOUT_SECONDS = 2.0
@@ -40,39 +37,6 @@ PING_TIMEOUT_SECONDS = 2.0
 # for this long after a connection-level error (see _PingPolicy).
 PING_AFTER_IDLE_SECONDS = 1.0
 PING_AFTER_TROUBLE_SECONDS = 30.0
-# No statement waits longer than this for a row or table lock (PostgreSQL's lock_timeout):
-# behind a long transaction, requests are answered (503 with Retry-After, or 409
-# "idempotency in progress" for a repeat waiting on its first) instead of piling up and
-# holding every pooled connection. Migrations lift it (app/infra/migrations.py).
-LOCK_TIMEOUT_MS = 3000
-
-
-def normalize_database_url(raw: str) -> tuple[URL, dict[str, Any]]:
-    """Turn any supported URL (Heroku's `postgres://…?sslmode=require` too) into an async URL.
-
-    Returns the URL and the DBAPI connect arguments it implies.
-    """
-    url = make_url(raw.strip())
-    connect_args: dict[str, Any] = {}
-    backend = url.get_backend_name()
-    if backend in {"postgres", "postgresql"}:
-        url = url.set(drivername="postgresql+asyncpg")
-        query = dict(url.query)
-        sslmode = query.pop("sslmode", None)
-        if isinstance(sslmode, tuple):
-            sslmode = sslmode[-1]
-        if sslmode is not None:
-            if sslmode not in _SSLMODES:
-                raise ValueError(f"unsupported sslmode {sslmode!r}")
-            connect_args["ssl"] = sslmode
-        url = url.set(query=query)
-        connect_args["timeout"] = CONNECT_ATTEMPT_SECONDS
-        connect_args["server_settings"] = {"lock_timeout": f"{LOCK_TIMEOUT_MS}ms"}
-    elif backend == "sqlite":
-        url = url.set(drivername="sqlite+aiosqlite")
-    else:
-        raise ValueError(f"unsupported database {backend!r} (use PostgreSQL or SQLite)")
-    return url, connect_args
 
 
 SQLITE_BUSY_TIMEOUT_MS = 5000

@@ -9,7 +9,7 @@ from functools import lru_cache
 from typing import Any
 
 import coredis
-from limits import RateLimitItem, parse
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
@@ -45,8 +45,26 @@ def storage_uri(redis_url: str | None) -> str:
 
 
 @lru_cache(maxsize=64)
-def _parse(rate: str) -> RateLimitItem:
-    return parse(rate)
+def parse_rate(rate: str) -> RateLimitItem:
+    """One limit such as "600/minute" or "10 per 2 minutes", as `limits` reads it.
+
+    The settings check RATE_LIMIT_* with this at start-up, so a string the limiter
+    cannot use stops the process instead of failing every request. Raises ValueError
+    with a message for the operator.
+    """
+    try:
+        items = parse_many(rate)
+    except ValueError:
+        raise ValueError(
+            "is not a rate limit (write it as a count per period, e.g. 600/minute)"
+        ) from None
+    if len(items) != 1:
+        # parse() would keep the first and silently drop the rest.
+        raise ValueError("must be one limit, e.g. 600/minute (not several)")
+    item = items[0]
+    if item.amount < 1:
+        raise ValueError("must allow at least one request per period")
+    return item
 
 
 class RateLimiter:
@@ -72,7 +90,7 @@ class RateLimiter:
 
     async def hit(self, rate: str, *key: str) -> RateLimitResult:
         """Count one hit of `key` against `rate` (e.g. "10/minute")."""
-        item = _parse(rate)
+        item = parse_rate(rate)
         allowed = await self.strategy.hit(item, *key)
         stats = await self.strategy.get_window_stats(item, *key)
         reset_after = max(0, int(stats.reset_time - time.time()) + 1)
@@ -85,15 +103,15 @@ class RateLimiter:
 
     async def remaining(self, rate: str, *key: str) -> int:
         """Hits `key` has left in the current window, without counting one."""
-        stats = await self.strategy.get_window_stats(_parse(rate), *key)
+        stats = await self.strategy.get_window_stats(parse_rate(rate), *key)
         return max(0, stats.remaining)
 
     async def test(self, rate: str, *key: str) -> bool:
         """Whether a hit would be allowed, without counting one."""
-        return await self.strategy.test(_parse(rate), *key)
+        return await self.strategy.test(parse_rate(rate), *key)
 
     async def clear(self, rate: str, *key: str) -> None:
-        await self.strategy.clear(_parse(rate), *key)
+        await self.strategy.clear(parse_rate(rate), *key)
 
     async def close(self) -> None:
         """Release the Redis connections (a no-op for memory storage)."""

@@ -5,17 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import zoneinfo
 from functools import lru_cache
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.exc import ArgumentError
+
+from app.infra.db_url import normalize_database_url
+from app.infra.ratelimit import parse_rate
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./backoffice.db"
 MIN_SECRET_KEY_LENGTH = 32
 # 32 × "a" is 32 characters and no secret (SPEC §14).
 MIN_SECRET_KEY_DISTINCT = 16
 MIN_METRICS_TOKEN_LENGTH = 32
+# The schemes the limiter's storage (limits) and coredis both accept for REDIS_URL.
+REDIS_SCHEMES = ("redis", "rediss")
 
 logger = logging.getLogger(__name__)
 
@@ -41,20 +49,23 @@ class Settings(BaseSettings):
     db_max_overflow: int = Field(default=5, ge=0, le=100)
     # The database plan's connection limit: `serve` refuses a pool × workers above it.
     db_connection_limit: int = Field(default=20, ge=1, le=100_000)
-    session_idle_minutes: int = Field(default=120, ge=1)
-    session_max_hours: int = Field(default=12, ge=1)
-    access_token_minutes: int = Field(default=15, ge=1)
-    refresh_token_days: int = Field(default=14, ge=1)
+    # Upper bounds catch a unit mistake (seconds typed for minutes), not a policy.
+    session_idle_minutes: int = Field(default=120, ge=1, le=7 * 24 * 60)
+    session_max_hours: int = Field(default=12, ge=1, le=31 * 24)
+    access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    refresh_token_days: int = Field(default=14, ge=1, le=366)
     rate_limit_api: str = "600/minute"
     rate_limit_login: str = "10/minute"
     forwarded_allow_ips: str = "127.0.0.1"
     webhooks_allow_private: bool = False
     metrics_token: str | None = None
-    webhook_retry_base_seconds: float = Field(default=10, gt=0)
+    webhook_retry_base_seconds: float = Field(default=10, gt=0, le=24 * 3600)
     # Comma-separated Host names served (`*.example.com` for subdomains); `*`: any.
     allowed_hosts: str = "*"
     # Heroku sets DYNO on every dyno; used only to refuse an ephemeral SQLite file.
     dyno: str | None = None
+    # SPEC §2 and §8; checked at start-up, not read by anything yet (the admin shows UTC).
+    admin_timezone: str = "UTC"
 
     @field_validator("log_level")
     @classmethod
@@ -67,12 +78,8 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _supported_database(cls, value: str) -> str:
-        # Checked here so a typo stops start-up with one line, not a traceback from the
-        # engine; the rule itself lives in app.infra.db (which imports this module, hence late).
-        from sqlalchemy.exc import ArgumentError
-
-        from app.infra.db import normalize_database_url
-
+        # Checked here so a typo or a parameter the driver cannot take stops start-up with
+        # one line, not a traceback from the engine; the rule lives in app.infra.db_url.
         try:
             normalize_database_url(value)
         except ArgumentError:
@@ -83,10 +90,51 @@ class Settings(BaseSettings):
     @field_validator("metrics_token")
     @classmethod
     def _long_metrics_token(cls, value: str | None) -> str | None:
+        # Every environment: a short token guards /metrics no better in development.
         if value is not None and len(value) < MIN_METRICS_TOKEN_LENGTH:
             raise ValueError(
                 f"METRICS_TOKEN must have at least {MIN_METRICS_TOKEN_LENGTH} characters"
             )
+        if value is not None and any(c.isspace() for c in value):
+            # A bearer token is one header word: a scraper could never present this one.
+            raise ValueError("METRICS_TOKEN must not contain spaces")
+        return value
+
+    @field_validator("rate_limit_api", "rate_limit_login")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        parse_rate(value)  # the limiter's own parser: what passes here works per request
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        # Never echo the URL: it may carry a password.
+        try:
+            parts = urlsplit(value.strip())
+            parts.port  # noqa: B018 -- raises ValueError on a port that is not a number
+        except ValueError:
+            raise ValueError("not a Redis URL (e.g. redis://host:6379/0)") from None
+        if parts.scheme not in REDIS_SCHEMES:
+            raise ValueError("must start with redis:// or rediss:// (e.g. redis://host:6379/0)")
+        if not parts.hostname:
+            raise ValueError("has no host (e.g. redis://host:6379/0)")
+        database = parts.path.strip("/")
+        if database and not database.isdigit():
+            raise ValueError("database number after the host must be a number (e.g. /0)")
+        return value.strip()
+
+    @field_validator("admin_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"{value!r} is not a time zone name (e.g. UTC, Europe/Paris)"
+            ) from None
         return value
 
     @field_validator("allowed_hosts")
@@ -170,7 +218,9 @@ def load_settings(**overrides: object) -> Settings:
         cause = first.get("ctx", {}).get("error")
         if isinstance(cause, ConfigError):
             raise cause from None
-        raise ConfigError(f"invalid setting {field}: {first['msg']}") from None
+        # pydantic's messages never hold the input (a secret, a password in a URL).
+        message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"invalid setting {field}: {message}") from None
 
 
 @lru_cache(maxsize=1)

@@ -24,10 +24,14 @@ from app.infra.jsonutil import dumps
 from app.infra.settings import Settings
 from app.models import WebhookDelivery, WebhookEndpoint
 from app.models.base import utcnow
-from app.webhooks.signing import sign
+from app.webhooks.log_hygiene import keep_target_urls_out_of_logs
+from app.webhooks.signing import signature_headers
 from app.webhooks.urls import Target, UnsafeTarget, origin, resolve_targets
 
 logger = logging.getLogger(__name__)
+# Whichever process sends deliveries loads this module first: from then on the HTTP
+# client's log records name a target's origin only (its path and query hold secrets).
+keep_target_urls_out_of_logs()
 # A delivery's whole attempt (resolve, connect, send, read) ends within the deadline, and
 # its lease outlives it several times over: no second worker takes a delivery still in flight.
 DEADLINE_SECONDS = 10.0
@@ -76,10 +80,15 @@ class Attempt:
         }
 
 
+def public_event_id(event_id: int) -> str:
+    """The event's id as receivers see it (body `id`, both id headers), every attempt alike."""
+    return f"evt_{event_id}"
+
+
 def payload(event_id: int, event_type: str, created_at: datetime, data: dict[str, Any]) -> bytes:
     return dumps(
         {
-            "id": f"evt_{event_id}",
+            "id": public_event_id(event_id),
             "type": event_type,
             "created_at": created_at.isoformat(),
             "data": data,
@@ -141,9 +150,7 @@ async def send(client: httpx.AsyncClient, job: Job, settings: Settings) -> Attem
     headers = {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
-        "Backoffice-Event-Id": f"evt_{job.event_id}",
-        "Backoffice-Timestamp": timestamp,
-        "Backoffice-Signature": sign(job.secret, timestamp, job.body),
+        **signature_headers(job.secret, public_event_id(job.event_id), timestamp, job.body),
     }
     targets: list[Target] = []
     try:

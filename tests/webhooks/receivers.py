@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import threading
 import time
@@ -67,6 +68,7 @@ class ControlledReceiver(example.Receiver):  # type: ignore[name-defined,misc]
     """The documented receiver, plus failure, redirect and hold switches and a request log."""
 
     behaviour: Behaviour
+    received: bytes = b""  # the body of the request being answered
 
     def do_POST(self) -> None:
         b = self.behaviour
@@ -102,6 +104,9 @@ class ControlledReceiver(example.Receiver):  # type: ignore[name-defined,misc]
                 else:
                     super()._answer(500, b"try again later")
                 return
+            # The example reads the body itself: hand it a copy, and keep the bytes as sent.
+            self.received = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            self.rfile = io.BytesIO(self.received)
             super().do_POST()
         finally:
             with b.lock:
@@ -124,7 +129,7 @@ class ControlledReceiver(example.Receiver):  # type: ignore[name-defined,misc]
 
     def _answer(self, status: int, text: bytes) -> None:
         # The example answers through here after reading and verifying the body itself.
-        self._record(b"", status)
+        self._record(self.received, status)
         super()._answer(status, text)
 
     def _record(self, body: bytes, status: int) -> None:

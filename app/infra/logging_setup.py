@@ -64,6 +64,12 @@ class ConsoleFormatter(logging.Formatter):
         return line
 
 
+def keep_statement_parameters_out_of_logs() -> None:
+    """aiosqlite logs each statement with its parameters at DEBUG (webhook secrets and
+    URLs, password hashes): its records start at INFO whatever LOG_LEVEL says."""
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
+
+
 def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
     """Install one stdout handler on the root logger (idempotent)."""
     handler = logging.StreamHandler(sys.stdout)
@@ -81,3 +87,4 @@ def configure_logging(level: str = "INFO", fmt: str = "console") -> None:
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
     logging.getLogger("uvicorn.access").disabled = True
+    keep_statement_parameters_out_of_logs()

@@ -10,6 +10,8 @@ import hashlib
 import hmac
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -297,3 +299,39 @@ async def test_an_old_secret_is_never_rewritten_behind_the_receivers_back(
     async with committed.database.sessionmaker() as session:
         stored = await session.get(WebhookEndpoint, endpoint_id)
         assert stored is not None and stored.secret == OLD_READ_WITH_ADDED_PADDING
+
+
+# --- the documented receiver -----------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "webhooks.md"
+
+
+def _documented_receiver(secret: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """Run the Python block docs/webhooks.md shows after its marker; its namespace."""
+    marked = DOCS.read_text().split("<!-- standard-webhooks-receiver -->", 1)[1]
+    code = marked.split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.setenv("WEBHOOK_SECRET", secret)
+    namespace: dict[str, Any] = {}
+    exec(compile(code, str(DOCS), "exec"), namespace)
+    return namespace
+
+
+async def test_the_documented_standard_webhooks_receiver_verifies_a_real_delivery(
+    committed: CommittedDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = worker_settings(committed.url)
+    with running_receiver() as receiver:
+        _, secret = await add_endpoint(committed.database, settings, receiver.url, EVENTS)
+        await emit_committed(committed.database, "customer.created", {"customer": {"id": 5}})
+        await run_once(committed.database, settings)
+    [request] = receiver.behaviour.requests
+    verified_event = _documented_receiver(secret, monkeypatch)["verified_event"]
+
+    assert verified_event(request.body, _headers(request)) == request.json
+    assert verified_event(request.body + b" ", _headers(request)) is None
+    assert (
+        _documented_receiver(new_secret(), monkeypatch)["verified_event"](
+            request.body, _headers(request)
+        )
+        is None
+    )

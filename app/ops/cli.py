@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
 import logging
-import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable, Iterator
@@ -16,18 +16,20 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
 
 from app.auth.passwords import WeakPassword, check_password_rules
 from app.auth.principal import Principal
 from app.commands import build
 from app.errors import AppError
+from app.infra import metrics_dir
 from app.infra.db import Database, normalize_database_url, transaction
 from app.infra.logging_setup import configure_logging
 from app.infra.migrations import current_revision, head_revision, upgrade_engine
 from app.infra.retry_policy import run_with_retry
 from app.infra.settings import ConfigError, Settings, load_settings
+from app.infra.startup import innermost_cause as _cause
+from app.infra.startup import one_line
 from app.ops import demo
 from app.resources import MissingResource, check_resources
 from app.users.commands import CreateUser
@@ -38,9 +40,43 @@ cli = typer.Typer(
     name="backoffice",
     help="Backoffice: admin panel and JSON API over one set of models.",
     no_args_is_help=True,
-    add_completion=False,
+    # typer's documented --install-completion / --show-completion (bash, zsh, fish, pwsh).
+    add_completion=True,
     pretty_exceptions_enable=False,
+    # Inherited by every command's context: `backoffice serve -h` too.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+DISTRIBUTION = "backoffice"
+
+
+def installed_version() -> str:
+    """The installed distribution's version (the wheel's metadata, not a file in the tree)."""
+    try:
+        return importlib.metadata.version(DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:  # run from a tree that was never installed
+        return "unknown (not installed)"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"{DISTRIBUTION} {installed_version()}")
+        raise typer.Exit()
+
+
+@cli.callback()
+def _main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Backoffice: admin panel and JSON API over one set of models."""
+
 
 CLI_PRINCIPAL = Principal(user_id=None, email=None, channel="cli", auth_method="cli")
 BOOTSTRAP_EMAIL = "admin@example.com"
@@ -95,26 +131,8 @@ def _describe(exc: Exception) -> tuple[str, int]:
     return f"unexpected {_cause(exc)}", 1
 
 
-def _cause(exc: BaseException) -> str:
-    """`Type: message` of the innermost cause (the driver's error, not SQLAlchemy's wrapper)."""
-    for _ in range(10):  # a bounded walk: exception chains can, in theory, loop
-        inner = getattr(exc, "orig", None) or exc.__cause__
-        if inner is None or inner is exc:
-            break
-        exc = inner
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
-
-
 def _fail(message: str, code: int) -> NoReturn:
-    line = " ".join(message.split())[:500]
-    try:  # belt and braces: messages are built without the URL's password, but drivers vary
-        password = make_url(os.environ.get("DATABASE_URL", "").strip()).password
-    except Exception:
-        password = None
-    if password:
-        line = line.replace(str(password), "***")
-    typer.echo(f"error: {line}", err=True)
+    typer.echo(f"error: {one_line(message)}", err=True)
     raise typer.Exit(code)
 
 
@@ -221,8 +239,15 @@ def serve(
         # Worker processes build the app; a broken install is one line here, not a
         # traceback from each of them.
         check_resources()
+        try:  # before a worker imports prometheus_client: app/infra/metrics_dir.py
+            shared_metrics = metrics_dir.prepare(options["workers"])
+        except OSError as exc:
+            raise CommandError(f"{metrics_dir.ENV}: {exc.strerror or exc}", USAGE_ERROR) from None
     configure_logging(settings.log_level, settings.effective_log_format)
-    uvicorn.run(**options)
+    try:
+        uvicorn.run(**options)
+    finally:
+        shared_metrics.cleanup()
 
 
 def _check_connection_budget(settings: Settings, workers: int) -> None:

@@ -13,6 +13,7 @@ from app.infra.db import Database
 from app.infra.settings import Settings
 from app.models.base import utcnow
 from app.ops.housekeeping import purge
+from app.ops.outage_log import OutageLog
 from app.webhooks.delivery import Job, claim_due, record, send
 
 logger = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ class Worker:
         self.settings = settings
         self.stopping = asyncio.Event()
         self.last_housekeeping: datetime | None = None
+        self.failures = OutageLog(logger, "webhook deliveries")
 
     def stop(self) -> None:
         self.stopping.set()
@@ -48,10 +50,10 @@ class Worker:
         try:
             attempt = await send(client, job, self.settings)
             status = await record(self.database, job, attempt, self.settings)
-        except Exception:
+        except Exception as exc:
             # This job's problem only: the rest of the batch is still recorded, and
             # this delivery stays leased, so it is sent again once the lease ends.
-            logger.exception("delivery %s failed before it was recorded", job.delivery_id)
+            self.failures.failed(exc, f"recording delivery {job.delivery_id}")
             return
         logger.info(
             "webhook %s to endpoint %s: %s (%s)",
@@ -68,8 +70,8 @@ class Worker:
             try:
                 report = await purge(self.database)
                 logger.info("housekeeping: %s", report)
-            except Exception:
-                logger.exception("housekeeping failed; will retry tomorrow")
+            except Exception as exc:
+                self.failures.failed(exc, "housekeeping (next run tomorrow)")
 
     async def run(self) -> None:
         """Loop until stopped: up to BATCH deliveries in flight, a freed slot refilled at
@@ -100,11 +102,13 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[Job]:
         try:
-            return await claim_due(self.database, limit=limit)
-        except Exception:
-            # The database may be down: log, back off (the caller waits a poll), keep going.
-            logger.exception("delivery loop error")
+            jobs = await claim_due(self.database, limit=limit)
+        except Exception as exc:
+            # The database may be down: log once, back off (the caller waits a poll), go on.
+            self.failures.failed(exc, "claiming deliveries")
             return []
+        self.failures.succeeded()
+        return jobs
 
 
 async def run_worker(settings: Settings) -> None:

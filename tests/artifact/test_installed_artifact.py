@@ -110,6 +110,13 @@ def test_the_installed_package_is_not_the_checkout(deployment: Installation) -> 
         assert not Path(line).resolve().is_relative_to(ROOT), where
 
 
+def test_version_is_the_wheels_and_h_is_help(deployment: Installation, wheel: Path) -> None:
+    """`--version` reads the installed distribution's metadata, not a file of the checkout."""
+    version = wheel.name.split("-")[1]  # backoffice-<version>-py3-none-any.whl
+    assert deployment.must("--version") == f"backoffice {version}\n"
+    assert "Usage: backoffice serve" in deployment.must("serve", "-h")
+
+
 @pytest.fixture(scope="module")
 def provisioned(deployment: Installation) -> dict[str, str]:
     """What the release phase and an operator run first: migrate (twice), a user, a token."""

@@ -9,6 +9,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import Base, Versioned
+from app.webhooks.signing import signing_summary
 
 DELIVERY_STATUSES = ("pending", "succeeded", "failed")
 
@@ -27,6 +28,11 @@ class WebhookEndpoint(Versioned, Base):
     failing_since: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
     disabled_reason: Mapped[str] = mapped_column(String(255), default="")
+
+    @property
+    def signing(self) -> str:
+        """Which signatures this endpoint's secret makes (shown to staff; never the secret)."""
+        return signing_summary(self.secret)
 
     def __str__(self) -> str:
         return self.url

@@ -48,6 +48,30 @@ def standard_webhooks_key(secret: str) -> bytes | None:
     return key or None
 
 
+def is_standard_secret(secret: str) -> bool:
+    """Whether `secret` is in the specification's form: `whsec_` + standard base64 (padded,
+    as every library decodes it) of 24 to 64 bytes. Secrets issued before are not."""
+    if not secret.startswith(SECRET_PREFIX):
+        return False
+    try:
+        key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return 24 <= len(key) <= 64
+
+
+def signing_summary(secret: str) -> str:
+    """What the secret's form means for receivers, in words for staff (never the secret)."""
+    if is_standard_secret(secret):
+        return "Standard Webhooks and Backoffice-Signature"
+    if standard_webhooks_key(secret) is None:
+        return "Backoffice-Signature only: rotate the secret for Standard Webhooks"
+    return (
+        "Backoffice-Signature, and Standard Webhooks for libraries that read this older "
+        "secret (Python's); rotate it for any other"
+    )
+
+
 def sign(secret: str, timestamp: str, body: bytes) -> str:
     """`Backoffice-Signature`: keyed with the whole secret string, unchanged since v1."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)

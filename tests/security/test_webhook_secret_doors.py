@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.infra.logging_setup import configure_logging
+from app.models import WebhookEndpoint
 from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import OpenBrowser
 from tests.api.domain_helpers import assert_problem, token_caller
@@ -121,3 +122,33 @@ async def test_admin_pages_show_the_secret_only_in_the_one_time_reveal(
         assert page.status_code in (200, 400, 422), (page.url, page.status_code)
         assert secret not in page.text and revealed not in page.text, page.url
     assert secret not in _logged(caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("secret", "shown"),
+    [
+        ("whsec_" + "QUJD" * 11, "Standard Webhooks and Backoffice-Signature"),  # 33 bytes
+        (
+            "whsec_MSNlkYSW6nlq7pPSmuZDTpMLGbCF2SV_t0pv2SZzhiQ",  # the old form, readable
+            "Standard Webhooks for libraries that read this older secret",
+        ),
+        (
+            "whsec_enWFQJPlHQWWiAj96ycyshwe2SjVGh_ZypLch3_ZMMk",  # the old form, unreadable
+            "Backoffice-Signature only: rotate the secret for Standard Webhooks",
+        ),
+    ],
+    ids=["standard", "old-readable", "old-unreadable"],
+)
+async def test_the_endpoint_page_tells_staff_what_the_secret_signs_without_showing_it(
+    open_browser: OpenBrowser, session: AsyncSession, secret: str, shown: str
+) -> None:
+    endpoint = WebhookEndpoint(url=BODY["url"], events=BODY["events"], secret=secret)
+    session.add(endpoint)
+    await session.flush()
+    _, browser = await open_browser("admin")
+
+    page = await browser.get(f"/admin/webhook-endpoint/details/{endpoint.id}")
+
+    assert page.status_code == 200, page.text[:300]
+    assert shown in page.text and ">Signing<" in page.text
+    assert secret not in page.text and secret.removeprefix("whsec_") not in page.text

@@ -25,6 +25,7 @@ from app.models.base import utcnow
 from app.webhooks import delivery, service
 from app.webhooks.signing import (
     KEY_BYTES,
+    is_standard_secret,
     new_secret,
     sign_standard,
     signature_headers,
@@ -78,9 +79,30 @@ def test_a_new_secret_is_whsec_and_standard_base64_of_32_random_bytes() -> None:
         assert re.fullmatch(r"whsec_[A-Za-z0-9+/]{43}=", secret), secret
         key = base64.b64decode(secret.removeprefix("whsec_"), validate=True)
         assert len(key) == KEY_BYTES == 32
-        assert standard_webhooks_key(secret) == key
+        assert standard_webhooks_key(secret) == key and is_standard_secret(secret)
         at = datetime(2026, 12, 3, tzinfo=UTC)  # the receiver's library reads the same key
         assert Webhook(secret).sign("m", at, "{}") == Webhook(key).sign("m", at, "{}")
+
+
+@pytest.mark.parametrize(
+    ("secret", "standard"),
+    [
+        (OLD_READ_BY_EVERY_PYTHON_LIBRARY, False),
+        (OLD_READ_WITH_ADDED_PADDING, False),
+        (OLD_READ_BY_NONE, False),
+        ("whsec_" + base64.b64encode(b"k" * 23).decode(), False),  # too short a key
+        ("whsec_" + base64.b64encode(b"k" * 24).decode(), True),
+        ("whsec_" + base64.b64encode(b"k" * 64).decode(), True),
+        ("whsec_" + base64.b64encode(b"k" * 65).decode(), False),  # too long
+        ("whsec_" + base64.b64encode(b"k" * 32).decode().rstrip("="), False),  # unpadded
+        (base64.b64encode(b"k" * 32).decode(), False),  # no prefix
+        ("whsec_Zö" + "A" * 42, False),
+    ],
+)
+def test_only_secrets_in_the_specifications_form_count_as_standard(
+    secret: str, standard: bool
+) -> None:
+    assert is_standard_secret(secret) is standard
 
 
 @pytest.mark.parametrize(

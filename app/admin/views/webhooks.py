@@ -42,7 +42,22 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         "failing_since",
         "disabled_reason",
     ]
-    column_details_exclude_list: ClassVar[Any] = ["secret"]
+    # Never the secret; what its form means for receivers instead (old secrets: rotate).
+    column_details_list: ClassVar[Any] = [
+        "id",
+        "url",
+        "description",
+        "events",
+        "is_active",
+        "signing",
+        "failing_since",
+        "disabled_at",
+        "disabled_reason",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
+    column_labels: ClassVar[Any] = {"signing": "Signing"}
     column_sortable_list: ClassVar[Any] = ["id", "url"]
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:

@@ -22,6 +22,7 @@ SECRET_PREFIX = "whsec_"
 # RFC 2104's recommended key length, 256 bits that no brute force reaches, and a secret of
 # 50 characters that fits the column (String(128)) and any receiver's config file.
 KEY_BYTES = 32
+MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64
 
 
 def new_secret() -> str:
@@ -33,10 +34,10 @@ def standard_webhooks_key(secret: str) -> bytes | None:
     """The key a Standard Webhooks receiver derives from `secret`, or None when it cannot.
 
     A secret of ours is standard base64, so this is its decoded key. Secrets issued before
-    (`whsec_` + a url-safe token) are not base64; the reference libraries for Python
-    (`standardwebhooks`, `svix`) still read them leniently (characters outside the base64
-    alphabet dropped, padding added) and every one that accepts such a string derives this
-    same key, so deliveries keep verifying for them without a rotation. A string none of
+    (`whsec_` + a url-safe token) are not base64; Python's reference library
+    (`standardwebhooks`) still reads them leniently (characters outside the base64 alphabet
+    dropped, padding added), and so does `svix`'s where the string needs no padding, to the
+    same key: deliveries keep verifying for them without a rotation. A string none of
     them can decode gets no `webhook-signature`: its receivers must rotate (docs/webhooks.md).
     """
     encoded = secret.removeprefix(SECRET_PREFIX)
@@ -57,7 +58,7 @@ def is_standard_secret(secret: str) -> bool:
         key = base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
     except (binascii.Error, ValueError):
         return False
-    return 24 <= len(key) <= 64
+    return MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES
 
 
 def signing_summary(secret: str) -> str:

@@ -31,6 +31,7 @@ from app.infra.db import Database
 from app.infra.logging_setup import configure_logging
 from app.infra.ratelimit import RateLimiter
 from app.infra.settings import Settings, get_settings
+from app.infra.startup import exit_on_startup_error
 from app.lists.cursors import CursorCodec
 from app.resources import resource_dir
 
@@ -60,8 +61,15 @@ def session_cookie_name(settings: Settings) -> str:
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
-    """Build the ASGI app; tests pass their own settings and database."""
-    settings = settings or get_settings()
+    """Build the ASGI app; tests pass their own settings and database.
+
+    Without settings it is the server's factory (`backoffice serve`, or uvicorn's
+    `app.main:create_app --factory`): a bad setting or any failure while building ends
+    the process with one line on stderr and exit status 2 (1 otherwise), not a traceback.
+    """
+    if settings is None:
+        with exit_on_startup_error():
+            return create_app(get_settings(), database)
     configure_logging(settings.log_level, settings.effective_log_format)
     owns_database = database is None
     database = database or Database.from_settings(settings)

@@ -29,8 +29,17 @@ run: $(VENV)/.installed-run
 	$(BIN)/backoffice bootstrap
 	$(BIN)/backoffice serve --host 127.0.0.1 --port $${PORT:-8000}
 
-## test: install with test extras, lint, run the whole suite
-test: $(VENV)/.installed-dev lint
+# Third-party tools the tests hold the product to, each in its own environment: the OpenAPI
+# client generator pins an older typer than the product (tests/contract/test_generated_client.py).
+TOOLS := .venv-tools
+OPENAPI_CLIENT_GENERATOR := $(TOOLS)/bin/openapi-python-client
+
+$(OPENAPI_CLIENT_GENERATOR):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet 'openapi-python-client==0.29.1'
+
+## test: install with test extras and the test tools, lint, run the whole suite
+test: $(VENV)/.installed-dev $(OPENAPI_CLIENT_GENERATOR) lint
 	$(BIN)/pytest -n 2 --dist loadfile
 
 ## soak: 32 clients for ~2 min on a PostgreSQL of its own, through a worker kill and a DB restart (tests/load)
@@ -59,4 +68,4 @@ bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

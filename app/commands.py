@@ -12,12 +12,22 @@ its commands and services, for the doors that translate.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Annotated, Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    JsonValue,
+    ValidationError,
+    field_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -108,6 +118,49 @@ def refuse_null(value: Any) -> Any:
     return value
 
 
+# The words a form or a CSV cell may say a yes/no with (pydantic's own list).
+_FLAG_WORDS = {
+    **dict.fromkeys(("1", "on", "t", "true", "y", "yes"), True),
+    **dict.fromkeys(("0", "off", "f", "false", "n", "no"), False),
+}
+
+
+def _flag(value: object) -> bool:
+    """A yes/no: a boolean, or one of its words in text (forms, CSV cells). Never a number:
+    `0` or `1` in a JSON body is a client's mistake, not a flag."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        word = _FLAG_WORDS.get(value.strip().lower())
+        if word is not None:
+            return word
+    raise PydanticCustomError("bool_type", "must be true or false")
+
+
+Flag = Annotated[bool, BeforeValidator(_flag)]
+
+
+def choice_of(values: Iterable[str]) -> Any:
+    """A text field's schema names the set the server enforces (`enum`), so generated
+    clients get a type for it; the field's own validator stays the rule."""
+    choices: list[JsonValue] = [*sorted(values)]
+    return Field(json_schema_extra={"enum": choices})
+
+
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A property schema `anyOf [X, null]` (default null) as plain X, with no default."""
+    rest = {
+        key: value
+        for key, value in schema.items()
+        if key != "anyOf" and not (key == "default" and value is None)
+    }
+    options = schema.get("anyOf")
+    if not isinstance(options, list):
+        return rest
+    kept = [option for option in options if option != {"type": "null"}]
+    return {**kept[0], **rest} if len(kept) == 1 else {**rest, "anyOf": kept}
+
+
 class PartialUpdate(BaseModel):
     """An edit command: new values for some fields; a field left out stays as it is, and
     none may be given as null (every subclass's fields, through the validator below)."""
@@ -115,6 +168,18 @@ class PartialUpdate(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     _given_fields_are_not_null = field_validator("*", mode="before")(refuse_null)
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """Each field optional but never null, as the validator above enforces: the
+        Python type says `X | None` only so that a field left out can default to None."""
+        schema = handler.resolve_ref_schema(handler(core_schema))
+        properties = schema.get("properties", {})
+        for name, prop in properties.items():
+            properties[name] = _without_null(prop)
+        return schema
 
     def changes(self) -> dict[str, Any]:
         """The fields given, with their checked values."""

@@ -13,6 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from app.admin import mount_admin
 from app.api import health
 from app.api.idempotency import IdempotencyMiddleware
+from app.api.openapi import install_openapi, operation_id
 from app.api.v1 import router as api_v1_router
 from app.edge.body_guard import BodyGuardMiddleware
 from app.edge.docs_pages import router as docs_router
@@ -94,7 +95,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
+    install_openapi(app)
     app.state.settings = settings
     app.state.database = database
     app.state.rate_limiter = RateLimiter(settings.redis_url)

@@ -11,12 +11,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.api.conditional import expected_version
-from app.api.deps import ReaderDep, RowId, SessionDep, require
+from app.api.deps import MAX_ROW_ID, ReaderDep, SessionDep, require
 from app.api.lean import lean
 from app.api.pages import Page, list_openapi, row_response, rows_page_response
 from app.api.responses import ProblemRoute, problems
@@ -51,11 +51,15 @@ def crud_router(res: Resource) -> APIRouter:
     updater = Annotated[Principal, Depends(require(f"{res.name}:update"))]
     deleter = Annotated[Principal, Depends(require(f"{res.name}:delete"))]
     read_schema, create_schema, update_schema = res.read, res.create, res.update
+    # One path-parameter name per resource (`product_id`), as a hand-written client has it.
+    id_name = f"{res.singular}_id"
+    row_id_path = Annotated[int, Path(alias=id_name, ge=1, le=MAX_ROW_ID)]
 
     @router.get(
         "",
         response_model=Page[read_schema],  # type: ignore[valid-type]
         responses=problems(400, 403, 422),
+        name=f"list_{res.name}",
         summary=f"List {res.name}",
         description=f"A keyset-paginated page of {res.name}. {res.spec.describe()}.",
         openapi_extra=list_openapi(res.spec),
@@ -69,13 +73,14 @@ def crud_router(res: Resource) -> APIRouter:
         return await rows_page_response(request, rows, res.spec, read_schema)
 
     @router.get(
-        "/{row_id}",
+        f"/{{{id_name}}}",
         response_model=read_schema,
         responses=problems(304, 403, 404),
+        name=f"read_{res.singular}",
         summary=f"Read one {res.singular}",
     )
     async def read_row(
-        row_id: RowId,
+        row_id: row_id_path,
         request: Request,
         session: SessionDep,
         _: reader,
@@ -87,6 +92,7 @@ def crud_router(res: Resource) -> APIRouter:
         response_model=read_schema,
         status_code=201,
         responses=problems(403, 409, 413, 415, 422),
+        name=f"create_{res.singular}",
         summary=f"Create a {res.singular}",
         description=f"409 names `{res.unique_field}` when it is taken.",
     )
@@ -102,14 +108,15 @@ def crud_router(res: Resource) -> APIRouter:
         )
 
     @router.patch(
-        "/{row_id}",
+        f"/{{{id_name}}}",
         response_model=read_schema,
         responses=problems(403, 404, 409, 412, 413, 415, 422),
+        name=f"update_{res.singular}",
         summary=f"Edit a {res.singular}",
         description="Send `If-Match` with the ETag you read: a stale one gives 412.",
     )
     async def update_row(
-        row_id: RowId,
+        row_id: row_id_path,
         body: update_schema,  # type: ignore[valid-type]
         request: Request,
         session: SessionDep,
@@ -121,14 +128,15 @@ def crud_router(res: Resource) -> APIRouter:
         return row_response(request, row, read_schema)
 
     @router.delete(
-        "/{row_id}",
+        f"/{{{id_name}}}",
         status_code=204,
         responses=problems(403, 404, 409, 412),
+        name=f"delete_{res.singular}",
         summary=f"Delete a {res.singular}",
         description="409 while orders reference it: deactivate it instead.",
     )
     async def delete_row(
-        row_id: RowId,
+        row_id: row_id_path,
         request: Request,
         session: SessionDep,
         principal: deleter,

@@ -95,7 +95,19 @@ def list_openapi(spec: ListSpec) -> dict[str, Any]:
             {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
         ),
         param("cursor", "`next_cursor` of the previous page", {"type": "string"}),
-        param("sort", "a field; `-` descends", {"type": "string", "enum": sorts}),
+        param(
+            "sort",
+            "a field; `-` descends",
+            # Member names for client generators (openapi-python-client, openapi-generator).
+            {
+                "type": "string",
+                "enum": sorts,
+                "x-enum-varnames": [
+                    f"{sort.lstrip('-').upper()}{'_DESC' if sort.startswith('-') else ''}"
+                    for sort in sorts
+                ],
+            },
+        ),
     ]
     if spec.searchable or spec.prefix_searchable:
         where = ", ".join(spec.searchable)

@@ -12,7 +12,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from app.permissions import known_permission_names
+from app.commands import choice_of
+from app.permissions import PERMISSIONS, known_permission_names
 from app.text_rules import ONE_LINE_RULE
 
 NAME_LENGTH = 100
@@ -26,7 +27,7 @@ TokenName = Annotated[
     ONE_LINE_RULE,
 ]
 Scopes = Annotated[
-    list[Annotated[str, ONE_LINE_RULE]],
+    list[Annotated[str, ONE_LINE_RULE, choice_of(PERMISSIONS)]],
     Field(max_length=MAX_SCOPES),
     AfterValidator(known_permission_names),
 ]

@@ -11,7 +11,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from app.commands import PartialUpdate
+from app.commands import Flag, PartialUpdate
 from app.text_rules import NAME_LENGTH, ONE_LINE_RULE, Email, LongText, Name
 
 PHONE_LENGTH = 50
@@ -32,7 +32,7 @@ class CreateCustomer(BaseModel):
     phone: Phone = ""
     company: Company = ""
     notes: LongText = ""
-    is_active: bool = True
+    is_active: Flag = True
 
 
 class UpdateCustomer(PartialUpdate):
@@ -45,4 +45,4 @@ class UpdateCustomer(PartialUpdate):
     phone: Phone | None = None
     company: Company | None = None
     notes: LongText | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None

@@ -14,6 +14,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
+from starlette.staticfiles import StaticFiles
 
 from app.edge.retry import mark_transient
 from app.errors import (
@@ -108,12 +110,43 @@ async def _on_app_error(request: Request, exc: Exception) -> Response:
     return _render(request, exc)
 
 
+# The methods a 405's `Allow` may name (TRACE and CONNECT are answered by nothing here).
+HTTP_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> str | None:
+    """Every method the request's path answers to, for a 405's `Allow` (RFC 9110 §15.5.6).
+
+    Starlette's 405 names the methods of the first route whose path matched, but a
+    resource's methods are spread over several routes (GET and POST on `/products`). So
+    each method is tried against the app's routes with the public `BaseRoute.matches`,
+    which also looks inside included routers; a static-files mount answers GET and HEAD."""
+    methods = set()
+    for method in HTTP_METHODS:
+        scope = {**request.scope, "method": method}
+        for route in request.app.routes:
+            match, _ = route.matches(scope)
+            if match is Match.FULL and not isinstance(route, Mount):
+                methods.add(method)
+                break
+            if match is not Match.NONE and isinstance(route, Mount):
+                if isinstance(route.app, StaticFiles) and method in ("GET", "HEAD"):
+                    methods.add(method)  # StaticFiles' own 405 names none
+                break
+    return ", ".join(sorted(methods)) if methods else None
+
+
 async def _on_http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else None
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        allow = allowed_methods(request)
+        if allow:
+            headers["Allow"] = allow
     return problem_response(
         exc.status_code,
-        headers=dict(exc.headers or {}),
+        headers=headers,
         detail=detail,
         slug=HTTPStatus(exc.status_code).phrase.lower().replace(" ", "-"),
         instance=request.url.path,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 from pydantic import AliasPath, BaseModel, ConfigDict, Field, computed_field
 
+from app.commands import choice_of
 from app.customers.schemas import CustomerBrief
+from app.models import OrderStatus
 from app.orders.commands import AddItem, CreateOrder, UpdateItem, UpdateOrder
 from app.products.schemas import Money
 
@@ -64,7 +67,7 @@ class OrderRead(BaseModel):
     number: str
     customer_id: int
     customer: CustomerBrief
-    status: str
+    status: Annotated[str, choice_of(OrderStatus)]
     notes: str
     total: Money
     placed_at: datetime | None

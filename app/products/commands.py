@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.commands import PartialUpdate
+from app.commands import Flag, PartialUpdate
 from app.text_rules import LongText, Name
 
 # The database's CHECK (app/models/products.py) holds the stored form; this is what a
@@ -32,7 +32,7 @@ SKU_MESSAGE = "must be 3-32 characters of A-Z, 0-9 and - (e.g. WID-001)"
 CENT = Decimal("0.01")
 # Numeric(12, 2): ten digits before the point.
 PRICE_LIMIT = Decimal("1e10")
-PRICE_NUMBER_MESSAGE = "must be a number like 12.50"
+PRICE_NUMBER_MESSAGE = 'must be a decimal string like "12.50"'
 MAX_COUNT = 2_000_000_000
 
 
@@ -44,13 +44,15 @@ def _sku(value: str) -> str:
 
 
 def _price(value: object) -> Decimal:
-    """A price from a number or its text: at least 0, under 10^10, whole cents."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
+    """A price as decimal text ("12.50") or a Decimal: at least 0, under 10^10, whole cents.
+
+    Never a JSON number: 0.1 + 0.2 is not 0.3 in a float, and a client that sends one has
+    already lost cents before we see it (every door types text: forms, CSV cells)."""
+    if not isinstance(value, str | Decimal):
         raise PydanticCustomError("decimal_type", PRICE_NUMBER_MESSAGE)
     try:
-        # A float through its shortest text (12.5 is "12.5", not its binary expansion).
-        amount = value if isinstance(value, Decimal) else Decimal(str(value).strip())
-    except (InvalidOperation, ValueError):  # ValueError: an int past str()'s digit limit
+        amount = value if isinstance(value, Decimal) else Decimal(value.strip())
+    except (InvalidOperation, ValueError):  # ValueError: more digits than str() allows
         raise PydanticCustomError("decimal_parsing", PRICE_NUMBER_MESSAGE) from None
     if not amount.is_finite():
         raise PydanticCustomError("decimal_parsing", PRICE_NUMBER_MESSAGE)
@@ -71,16 +73,15 @@ Sku = Annotated[
         json_schema_extra={"pattern": r"^\s*[A-Za-z0-9-]{3,32}\s*$"},
     ),
 ]
-# Money arrives as a decimal string ("12.50") or a number.
+# Money arrives as a decimal string ("12.50"), never a JSON number.
 Price = Annotated[
     Decimal,
     BeforeValidator(_price),
     WithJsonSchema(
         {
-            "anyOf": [
-                {"type": "number", "minimum": 0, "maximum": 9999999999.99},
-                {"type": "string", "pattern": r"^\s*\d{1,10}(\.\d{0,2})?\s*$"},
-            ],
+            "type": "string",
+            "pattern": r"^\s*\d{1,10}(\.\d{0,2})?\s*$",
+            "description": "A decimal string with at most 2 places (never a JSON number)",
             "examples": ["12.50"],
         }
     ),
@@ -101,7 +102,7 @@ class CreateProduct(BaseModel):
     price: Price
     stock: Count = 0
     reorder_level: Count = 0
-    is_active: bool = True
+    is_active: Flag = True
 
 
 class UpdateProduct(PartialUpdate):
@@ -115,4 +116,4 @@ class UpdateProduct(PartialUpdate):
     price: Price | None = None
     stock: Count | None = None
     reorder_level: Count | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None

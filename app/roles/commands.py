@@ -19,8 +19,8 @@ from pydantic import (
     StringConstraints,
 )
 
-from app.commands import PartialUpdate
-from app.permissions import known_permission_names
+from app.commands import PartialUpdate, choice_of
+from app.permissions import PERMISSIONS, known_permission_names
 from app.text_rules import ONE_LINE_RULE
 
 NAME_LENGTH = 64
@@ -37,7 +37,7 @@ RoleDescription = Annotated[
     str, StringConstraints(strip_whitespace=True, max_length=DESCRIPTION_LENGTH), ONE_LINE_RULE
 ]
 Permissions = Annotated[
-    list[Annotated[str, ONE_LINE_RULE]],
+    list[Annotated[str, ONE_LINE_RULE, choice_of(PERMISSIONS)]],
     Field(max_length=MAX_PERMISSIONS),
     AfterValidator(known_permission_names),
 ]

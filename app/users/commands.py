@@ -15,7 +15,7 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from app.auth.passwords import MAX_LENGTH as PASSWORD_LENGTH
-from app.commands import PartialUpdate
+from app.commands import Flag, PartialUpdate
 from app.roles.commands import RoleName
 from app.text_rules import NAME_LENGTH, ONE_LINE_RULE, Email
 
@@ -65,7 +65,7 @@ class UpdateUser(PartialUpdate):
 
     email: Email | None = None
     full_name: FullName | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None
     roles: RoleNames | None = None
 
 

@@ -21,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from app.commands import PartialUpdate
+from app.commands import Flag, PartialUpdate, choice_of
 from app.text_rules import ONE_LINE_RULE
 from app.webhooks.outbox import EVENT_TYPES
 from app.webhooks.urls import MAX_URL_LENGTH
@@ -52,7 +52,7 @@ WebhookUrl = Annotated[
     Field(examples=["https://hooks.example.com/backoffice"]),
 ]
 Events = Annotated[
-    list[Annotated[str, StringConstraints(max_length=64), ONE_LINE_RULE]],
+    list[Annotated[str, StringConstraints(max_length=64), ONE_LINE_RULE, choice_of(SUBSCRIBABLE)]],
     Field(min_length=1, max_length=MAX_EVENTS),
     AfterValidator(_known_events),
 ]
@@ -69,7 +69,7 @@ class CreateWebhookEndpoint(BaseModel):
     url: WebhookUrl
     description: Description = ""
     events: Events
-    is_active: bool = True
+    is_active: Flag = True
 
 
 class UpdateWebhookEndpoint(PartialUpdate):
@@ -80,4 +80,4 @@ class UpdateWebhookEndpoint(PartialUpdate):
     url: WebhookUrl | None = None
     description: Description | None = None
     events: Events | None = None
-    is_active: bool | None = None
+    is_active: Flag | None = None

@@ -4,11 +4,13 @@ the rows as read."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict
 
-from app.webhooks.commands import CreateWebhookEndpoint, UpdateWebhookEndpoint
+from app.commands import choice_of
+from app.models.webhooks import DELIVERY_STATUSES
+from app.webhooks.commands import SUBSCRIBABLE, CreateWebhookEndpoint, UpdateWebhookEndpoint
 
 
 class WebhookEndpointCreate(CreateWebhookEndpoint):
@@ -35,7 +37,7 @@ class WebhookEndpointRead(BaseModel):
     id: int
     url: str
     description: str
-    events: list[str]
+    events: list[Annotated[str, choice_of(SUBSCRIBABLE)]]
     is_active: bool
     failing_since: datetime | None
     disabled_at: datetime | None
@@ -57,7 +59,7 @@ class WebhookDeliveryRead(BaseModel):
     id: int
     event_id: int
     endpoint_id: int
-    status: str
+    status: Annotated[str, choice_of(DELIVERY_STATUSES)]
     attempt_count: int
     next_attempt_at: datetime
     last_status_code: int | None

@@ -33,7 +33,7 @@ def test_bad_lines_are_reported_by_line_and_field_and_nothing_is_imported(
 
     assert result.exit_code == 2, result.output
     assert lines(result.stderr) == [
-        "line 2, price: must be a number like 12.50",
+        'line 2, price: must be a decimal string like "12.50"',
         "line 3, name: must not contain control characters (found U+0000)",
         "line 4, description: must not contain control characters (found U+0007)",
         "error: 3 problem(s); nothing was imported",

@@ -68,11 +68,11 @@ async def test_metrics_expose_requests_latency_pool_and_outbox(
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert (
-        'backoffice_http_requests_total{method="GET",route="/api/v1/products/{row_id}",'
+        'backoffice_http_requests_total{method="GET",route="/api/v1/products/{product_id}",'
         'status="401"} 1.0'
     ) in text
     assert "backoffice_http_request_duration_seconds_bucket{" in text
-    assert 'route="/api/v1/products/{row_id}"' in text
+    assert 'route="/api/v1/products/{product_id}"' in text
     assert "/products/12345" not in text  # routes, not raw paths: bounded label values
     assert "backoffice_db_pool_checked_out" in text
     assert "backoffice_db_pool_size" in text

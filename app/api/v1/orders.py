@@ -112,7 +112,7 @@ async def delete_order(
     status_code=201,
     responses=problems(403, 404, 409, 412, 413, 415, 422),
 )
-async def add_item(
+async def add_order_item(
     order_id: RowId,
     body: OrderItemCreate,
     request: Request,
@@ -133,7 +133,7 @@ async def add_item(
     response_model=OrderRead,
     responses=problems(403, 404, 409, 412, 413, 415, 422),
 )
-async def update_item(
+async def update_order_item(
     order_id: RowId,
     item_id: RowId,
     body: OrderItemUpdate,
@@ -151,7 +151,7 @@ async def update_item(
 @router.delete(
     "/{order_id}/items/{item_id}", response_model=OrderRead, responses=problems(403, 404, 409, 412)
 )
-async def remove_item(
+async def remove_order_item(
     order_id: RowId, item_id: RowId, request: Request, session: SessionDep, principal: Updater
 ) -> Response:
     """Remove a line from a draft order; answers with the updated order."""

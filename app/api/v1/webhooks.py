@@ -28,7 +28,7 @@ Manager = Annotated[Principal, Depends(require("webhooks:manage"))]
 
 
 @router.get("", **list_route(service.ENDPOINT_SPEC, WebhookEndpointRead, "By id by default."))
-async def list_endpoints(request: Request, rows: ReaderDep, _: Manager) -> Response:
+async def list_webhook_endpoints(request: Request, rows: ReaderDep, _: Manager) -> Response:
     """Registered endpoints with their failure state (never their secrets)."""
     return await rows_page_response(request, rows, service.ENDPOINT_SPEC, WebhookEndpointRead)
 
@@ -39,7 +39,7 @@ async def list_endpoints(request: Request, rows: ReaderDep, _: Manager) -> Respo
     status_code=201,
     responses=problems(403, 413, 415, 422),
 )
-async def create_endpoint(
+async def create_webhook_endpoint(
     body: WebhookEndpointCreate,
     request: Request,
     session: SessionDep,
@@ -67,7 +67,7 @@ def _with_secret(endpoint: WebhookEndpoint, secret: str, *, status_code: int) ->
 
 
 @router.get("/{endpoint_id}", response_model=WebhookEndpointRead, responses=problems(304, 403, 404))
-async def read_endpoint(
+async def read_webhook_endpoint(
     endpoint_id: RowId, request: Request, session: SessionDep, _: Manager
 ) -> Response:
     """One endpoint, with its failure state."""
@@ -81,7 +81,7 @@ async def read_endpoint(
     response_model=WebhookEndpointRead,
     responses=problems(403, 404, 412, 413, 415, 422),
 )
-async def update_endpoint(
+async def update_webhook_endpoint(
     endpoint_id: RowId,
     body: WebhookEndpointUpdate,
     request: Request,
@@ -97,7 +97,7 @@ async def update_endpoint(
 
 
 @router.delete("/{endpoint_id}", status_code=204, responses=problems(403, 404, 412))
-async def delete_endpoint(
+async def delete_webhook_endpoint(
     endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Remove an endpoint and its pending deliveries."""
@@ -113,7 +113,7 @@ async def delete_endpoint(
     status_code=202,
     responses=problems(403, 404),
 )
-async def ping_endpoint(
+async def ping_webhook_endpoint(
     endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Queue a `ping` event for this endpoint; the worker delivers it."""
@@ -128,7 +128,7 @@ async def ping_endpoint(
     response_model=WebhookEndpointCreated,
     responses=problems(403, 404, 412),
 )
-async def rotate_endpoint_secret(
+async def rotate_webhook_secret(
     endpoint_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Issue a new signing secret; the old one stops signing at once, the new one is shown
@@ -149,7 +149,7 @@ async def rotate_endpoint_secret(
         404,
     ),
 )
-async def list_deliveries(
+async def list_webhook_deliveries(
     endpoint_id: RowId, request: Request, session: SessionDep, _: Manager
 ) -> Response:
     """This endpoint's deliveries, with every attempt."""
@@ -168,7 +168,7 @@ async def list_deliveries(
     response_model=WebhookDeliveryRead,
     responses=problems(403, 404, 409),
 )
-async def resend_delivery(
+async def resend_webhook_delivery(
     delivery_id: RowId, request: Request, session: SessionDep, principal: Manager
 ) -> Response:
     """Queue a finished delivery again (its attempt history is kept)."""

@@ -14,11 +14,19 @@ LONG_TEXT_LENGTH. Text over a limit is refused, never cut; text is stored as it 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
 from pydantic.networks import validate_email
-from pydantic_core import PydanticCustomError
+from pydantic_core import PydanticCustomError, core_schema
 
 _SINGLE_LINE_FORBIDDEN = re.compile("[\x00-\x1f\x7f]")
 _MULTI_LINE_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -40,14 +48,44 @@ def control_character_problem(value: str, *, multiline: bool = False) -> str | N
     return f"must not contain control characters (found U+{ord(found.group()):04X})"
 
 
-def _checker(multiline: bool) -> AfterValidator:
-    def check(value: str) -> str:
-        problem = control_character_problem(value, multiline=multiline)
-        if problem is not None:
-            raise PydanticCustomError(ERROR_TYPE, problem)
-        return value
+# The same rules as JSON Schema patterns (ECMA-262 escapes), so the OpenAPI document states
+# what the validators enforce and a generated client or fuzzer knows it up front.
+_SINGLE_LINE_PATTERN = "^[^\\u0000-\\u001f\\u007f]*$"
+_MULTI_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$"
 
-    return AfterValidator(check)
+
+@dataclass(frozen=True)
+class TextRule:
+    """Annotated metadata: refuse control characters (`control_character_problem`), and
+    say so in the field's JSON schema as a `pattern` (unless the field states its own)."""
+
+    multiline: bool
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        multiline = self.multiline
+
+        def check(value: str) -> str:
+            problem = control_character_problem(value, multiline=multiline)
+            if problem is not None:
+                raise PydanticCustomError(ERROR_TYPE, problem)
+            return value
+
+        return core_schema.no_info_after_validator_function(check, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        if json_schema.get("type") == "string":
+            pattern = _MULTI_LINE_PATTERN if self.multiline else _SINGLE_LINE_PATTERN
+            json_schema.setdefault("pattern", pattern)
+        return json_schema
+
+
+def _checker(multiline: bool) -> TextRule:
+    return TextRule(multiline=multiline)
 
 
 ONE_LINE_RULE = _checker(multiline=False)

@@ -223,3 +223,16 @@ async def test_every_405_names_every_method_the_path_answers(client: httpx.Async
         response = await client.request(unused, concrete)
         assert response.status_code == 405, (unused, path)
         assert set(response.headers["allow"].split(", ")) == answered, path
+
+
+async def test_text_fields_state_the_characters_they_refuse(client: httpx.AsyncClient) -> None:
+    """The control-character rule (app/text_rules.py) is in the document as a pattern."""
+    schemas = (await _document(client))["components"]["schemas"]
+    one_line = re.compile(schemas["CustomerCreate"]["properties"]["name"]["pattern"])
+    multi_line = re.compile(schemas["CustomerCreate"]["properties"]["notes"]["pattern"])
+
+    assert one_line.match("Ada Lovelace") and multi_line.match("two\nlines\tand a tab")
+    assert not one_line.match("a\nb") and not one_line.match("nul\x00")
+    assert not multi_line.match("bell\x07") and not multi_line.match("del\x7f")
+    # A field with its own pattern keeps it (the SKU's).
+    assert schemas["ProductCreate"]["properties"]["sku"]["pattern"].startswith(r"^\s*[A-Za-z")

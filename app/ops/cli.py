@@ -205,6 +205,9 @@ def run(body: Body, *, needs_schema: bool = True, retry: bool = True) -> None:
         asyncio.run(_with_database(settings, body, needs_schema=needs_schema, retry=retry))
 
 
+WORKER_HEALTHCHECK_SECONDS = 30
+
+
 def server_options(
     settings: Settings, host: str | None, port: int | None, workers: int | None
 ) -> dict[str, Any]:
@@ -219,6 +222,9 @@ def server_options(
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 20,
+        # uvicorn replaces a worker that has not answered its supervisor within 5 s; a
+        # worker still importing on a busy dyno is not dead. A hung one still goes.
+        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
         "log_config": None,
         "log_level": settings.log_level.lower(),
     }

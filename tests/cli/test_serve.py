@@ -42,6 +42,7 @@ def test_serve_runs_the_factory_with_settings_defaults(
         "access_log": False,
         "server_header": False,
         "timeout_graceful_shutdown": 20,
+        "timeout_worker_healthcheck": 30,
         "log_config": None,
         "log_level": "info",
     }

@@ -32,30 +32,34 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def _header(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+def parameter(name: str, where: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional OpenAPI parameter `in` the query or a header."""
     return {
         "name": name,
-        "in": "header",
+        "in": where,
         "required": False,
         "description": description,
         "schema": schema,
     }
 
 
-IDEMPOTENCY_KEY = _header(
+IDEMPOTENCY_KEY = parameter(
     "Idempotency-Key",
+    "header",
     "Any unique string (1-255 visible ASCII characters): a retry with the same key and body"
     " gets the first answer again instead of acting twice (kept 24 hours).",
     {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN.pattern},
 )
-IF_MATCH = _header(
+IF_MATCH = parameter(
     "If-Match",
+    "header",
     'The ETag you read (e.g. `"3"`): the change is made only if the row is still at that'
     " version, else 412. Leave it out to act on the row as it is.",
     {"type": "string"},
 )
-IF_NONE_MATCH = _header(
+IF_NONE_MATCH = parameter(
     "If-None-Match",
+    "header",
     "An ETag you hold: 304 with no body while the row is still at that version.",
     {"type": "string"},
 )

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from typing_extensions import TypedDict
 
 from app.api.conditional import etag_for, is_not_modified
+from app.api.openapi import parameter
 from app.api.responses import problems
 from app.api.row_json import RowsEncoder, rows_encoder
 from app.infra.db_reads import Reader
@@ -79,13 +80,7 @@ def list_openapi(spec: ListSpec) -> dict[str, Any]:
     """
 
     def param(name: str, description: str, schema: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "name": name,
-            "in": "query",
-            "required": False,
-            "description": description,
-            "schema": schema,
-        }
+        return parameter(name, "query", description, schema)
 
     sorts = [*spec.sortable, *(f"-{name}" for name in spec.sortable)]
     params = [

@@ -11,12 +11,12 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.infra.logging_setup import configure_logging
 from app.models import WebhookEndpoint
 from tests.admin import conftest as admin_fixtures
 from tests.admin.conftest import OpenBrowser
 from tests.api.domain_helpers import assert_problem, token_caller
 from tests.auth_helpers import admin_csrf, csrf_from
+from tests.log_capture import product_logging_at
 
 open_browser = admin_fixtures.open_browser
 
@@ -28,19 +28,8 @@ BODY = {"url": "https://hooks.example.com/in", "events": ["customer.created"]}
 def product_logging_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """LOG_LEVEL=DEBUG through the product's own set-up (undone afterwards); the
     application's loggers at DEBUG whatever the set-up says."""
-    caplog.set_level(logging.DEBUG)
-    driver = logging.getLogger("aiosqlite")
-    driver_level = driver.level
-    configure_logging("DEBUG", "json")
-    for name in ("app", "backoffice", "httpx"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    try:
+    with product_logging_at(caplog, ("app", "backoffice", "httpx")):
         yield
-    finally:
-        root = logging.getLogger()
-        for handler in [h for h in root.handlers if getattr(h, "_backoffice", False)]:
-            root.removeHandler(handler)
-        driver.setLevel(driver_level)
 
 
 def _logged(records: list[logging.LogRecord]) -> str:

@@ -14,18 +14,22 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import NullPool
 
 from app.infra.db import Database, create_engine, normalize_database_url
 from app.infra.migrations import upgrade_engine
+from app.main import create_app
 from tests.conftest import (
     NO_POSTGRES_REASON,
     create_postgres_database,
     drop_postgres_database,
     postgres_server_url,
     test_settings,
+    url_of,
 )
 from tests.webhooks.helpers import StubResolver, stub_dns
 
@@ -125,3 +129,17 @@ async def postgres_committed(
     """Like `committed`, PostgreSQL only (skipped without TEST_DATABASE_URL)."""
     async for committed in _committed("postgresql", postgresql_template, tmp_path):
         yield committed
+
+
+METRICS_TOKEN = "metrics-token-" + "m" * 24
+
+
+@pytest.fixture
+async def metrics_client(
+    engine: AsyncEngine, database: Database
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app whose METRICS_TOKEN is set."""
+    app = create_app(test_settings(url_of(engine), metrics_token=METRICS_TOKEN), database)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

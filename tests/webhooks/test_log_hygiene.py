@@ -10,8 +10,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from app.infra.logging_setup import configure_logging
 from app.webhooks.log_hygiene import OriginOnlyFilter
+from tests.log_capture import product_logging_at
 from tests.webhooks.conftest import CommittedDatabase
 from tests.webhooks.helpers import (
     add_endpoint,
@@ -32,19 +32,8 @@ SECRET_TAIL = f"/services/{PATH_SECRET}/in?token={QUERY_SECRET}&v=1"
 def product_logging_at_debug(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """The product's own logging set-up at LOG_LEVEL=DEBUG (undone afterwards), with
     every logger the test reads at DEBUG too (an operator may raise any of them)."""
-    caplog.set_level(logging.DEBUG)  # first: caplog restores the root's level afterwards
-    driver = logging.getLogger("aiosqlite")
-    driver_level = driver.level
-    configure_logging("DEBUG", "json")
-    for name in ("httpx", "httpcore", "app"):
-        caplog.set_level(logging.DEBUG, logger=name)
-    try:
+    with product_logging_at(caplog, ("httpx", "httpcore", "app")):
         yield
-    finally:
-        root = logging.getLogger()
-        for handler in [h for h in root.handlers if getattr(h, "_backoffice", False)]:
-            root.removeHandler(handler)
-        driver.setLevel(driver_level)
 
 
 def _closed_port() -> int:

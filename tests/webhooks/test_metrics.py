@@ -3,31 +3,15 @@ request, pool and outbox metrics of SPEC §12."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.infra.db import Database
-from app.main import create_app
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
-from tests.conftest import test_settings as settings_for
-from tests.conftest import url_of
+from tests.webhooks.conftest import METRICS_TOKEN
 
-TOKEN = "metrics-token-" + "m" * 24
-
-
-@pytest.fixture
-async def metrics_client(
-    engine: AsyncEngine, database: Database
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app whose METRICS_TOKEN is set."""
-    app = create_app(settings_for(url_of(engine), metrics_token=TOKEN), database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
+TOKEN = METRICS_TOKEN
 
 
 async def test_metrics_do_not_exist_without_a_token_configured(client: httpx.AsyncClient) -> None:

@@ -12,37 +12,23 @@ import secrets
 import stat
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.edge.fleet_metrics import live_pids, register_this_process
 from app.infra import metrics_dir
-from app.infra.db import Database
-from app.main import create_app
 from app.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.models.base import utcnow
 from tests.api.domain_helpers import token_caller
-from tests.conftest import test_settings as settings_for
-from tests.conftest import url_of
+from tests.webhooks.conftest import METRICS_TOKEN
 
-TOKEN = "metrics-token-" + "m" * 24
+TOKEN = METRICS_TOKEN
 SCRAPE = {"Authorization": f"Bearer {TOKEN}"}
 REQUESTS = "backoffice_http_requests_total{"
-
-
-@pytest.fixture
-async def metrics_client(
-    engine: AsyncEngine, database: Database
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings_for(url_of(engine), metrics_token=TOKEN), database)
-    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-        yield client
 
 
 async def scrape(client: httpx.AsyncClient) -> str:

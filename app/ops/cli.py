@@ -9,7 +9,7 @@ import secrets
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager, suppress
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import click
 import typer
@@ -31,6 +31,7 @@ from app.infra.settings import ConfigError, Settings, load_settings
 from app.infra.startup import innermost_cause as _cause
 from app.infra.startup import one_line
 from app.ops import demo
+from app.ops.serving import connection_budget_problem, server_options
 from app.resources import MissingResource, check_resources
 from app.users.commands import CreateUser
 from app.users.repository import count_users
@@ -205,31 +206,6 @@ def run(body: Body, *, needs_schema: bool = True, retry: bool = True) -> None:
         asyncio.run(_with_database(settings, body, needs_schema=needs_schema, retry=retry))
 
 
-WORKER_HEALTHCHECK_SECONDS = 30
-
-
-def server_options(
-    settings: Settings, host: str | None, port: int | None, workers: int | None
-) -> dict[str, Any]:
-    """uvicorn's arguments: the app installs proxy headers and access logging itself."""
-    return {
-        "app": "app.main:create_app",
-        "factory": True,
-        "host": host or ("0.0.0.0" if settings.is_production else "127.0.0.1"),
-        "port": port or settings.port,
-        "workers": workers or settings.web_concurrency,
-        "proxy_headers": False,
-        "access_log": False,
-        "server_header": False,
-        "timeout_graceful_shutdown": 20,
-        # uvicorn replaces a worker that has not answered its supervisor within 5 s; a
-        # worker still importing on a busy dyno is not dead. A hung one still goes.
-        "timeout_worker_healthcheck": WORKER_HEALTHCHECK_SECONDS,
-        "log_config": None,
-        "log_level": settings.log_level.lower(),
-    }
-
-
 @cli.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Default: 0.0.0.0 in production.")] = None,
@@ -241,7 +217,9 @@ def serve(
         settings = _load_settings()
         _check_database_url(settings)
         options = server_options(settings, host, port, workers)
-        _check_connection_budget(settings, options["workers"])
+        over_budget = connection_budget_problem(settings, options["workers"])
+        if over_budget:
+            raise CommandError(over_budget, USAGE_ERROR)
         # Worker processes build the app; a broken install is one line here, not a
         # traceback from each of them.
         check_resources()
@@ -254,20 +232,6 @@ def serve(
         uvicorn.run(**options)
     finally:
         shared_metrics.cleanup()
-
-
-def _check_connection_budget(settings: Settings, workers: int) -> None:
-    """Refuse to start more connections than the database plan allows (README: budget)."""
-    if settings.is_sqlite:
-        return
-    budget = settings.connection_budget(workers)
-    if budget > settings.db_connection_limit:
-        raise CommandError(
-            f"(DB_POOL_SIZE {settings.db_pool_size} + DB_MAX_OVERFLOW {settings.db_max_overflow})"
-            f" × {workers} workers = {budget} connections, over DB_CONNECTION_LIMIT "
-            f"{settings.db_connection_limit}; lower the pool or the workers",
-            USAGE_ERROR,
-        )
 
 
 @cli.command()

@@ -84,12 +84,8 @@ class TextRule:
         return json_schema
 
 
-def _checker(multiline: bool) -> TextRule:
-    return TextRule(multiline=multiline)
-
-
-ONE_LINE_RULE = _checker(multiline=False)
-MULTI_LINE_RULE = _checker(multiline=True)
+ONE_LINE_RULE = TextRule(multiline=False)
+MULTI_LINE_RULE = TextRule(multiline=True)
 # A name, code, email, phone number…: one line, no control characters at all.
 SingleLine = Annotated[str, ONE_LINE_RULE]
 # Descriptions and notes: tab, line feed and carriage return are text here.

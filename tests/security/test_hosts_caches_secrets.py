@@ -74,10 +74,11 @@ async def test_token_endpoints_are_never_cached(
         assert response.headers["cache-control"] == "no-store", response.request.url
 
 
+@pytest.mark.usefixtures("steady_rate_window")
 async def test_anonymous_auth_endpoints_are_rate_limited_per_address(
     engine: AsyncEngine, database: Database
 ) -> None:
-    app = app_with(engine, database, rate_limit_login="3/minute")
+    app = app_with(engine, database, rate_limit_login="3/hour")
     async with client_for(app) as client:
         answers = [
             await client.post(f"/api/v1/auth/{path}", json={"refresh_token": "x" * 40})

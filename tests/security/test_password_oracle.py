@@ -7,6 +7,7 @@ fast as possible, with any credential, even a token scoped to `orders:read`.
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -81,10 +82,11 @@ async def test_a_scoped_token_cannot_try_passwords(
     assert await audit_rows(session, "user.password_changed", user) == []
 
 
+@pytest.mark.usefixtures("steady_rate_window")
 async def test_password_checks_are_rate_limited_like_logins(
     engine: AsyncEngine, database: Database, session: AsyncSession
 ) -> None:
-    app: FastAPI = create_app(settings_for(url_of(engine), rate_limit_login="3/minute"), database)
+    app: FastAPI = create_app(settings_for(url_of(engine), rate_limit_login="3/hour"), database)
     _, headers = await token_caller(session, role="viewer")
     async with client_for(app) as client:
         answers = [await client.post(PASSWORD, json=guess(n), headers=headers) for n in range(4)]

@@ -8,6 +8,7 @@ and revoke its owner's other tokens; wait for a deactivated user to be reactivat
 from __future__ import annotations
 
 import httpx
+import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -35,10 +36,11 @@ from tests.factories import make_user
 TOKENS = "/api/v1/me/tokens"
 
 
+@pytest.mark.usefixtures("steady_rate_window")
 async def test_several_tokens_share_their_owners_rate_limit(
     engine: AsyncEngine, database: Database, session: AsyncSession
 ) -> None:
-    app: FastAPI = create_app(settings_for(url_of(engine), rate_limit_api="3/minute"), database)
+    app: FastAPI = create_app(settings_for(url_of(engine), rate_limit_api="3/hour"), database)
     user, first = await token_caller(session, role="viewer")
     _, plaintext = await create_token(session, Principal.system(), user, CreateToken(name="second"))
     second = bearer(plaintext)

@@ -103,6 +103,20 @@ async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[A
     return statement, filtered
 
 
+async def matching_statement(view: Any, request: Request) -> tuple[Any, bool]:
+    """The rows a list shows for the request's search and filters, as a statement, and
+    whether a search or filter narrowed it: the user's `list_query` (so only rows they may
+    see), filtered, searched. The list page and "all N matching" bulk actions
+    (app/admin/bulk.py) both use it, so they can never disagree. ListRefused on bad input."""
+    statement, filtered = await _apply_filters(view, request, view.list_query(request))
+    search = request.query_params.get("search")
+    if search:
+        term = checked_text("The search", search, MAX_SEARCH_LENGTH)
+        statement = view.search_query(stmt=statement, term=term)
+        filtered = True
+    return statement, filtered
+
+
 def model_identities(request: Request) -> dict[type, str]:
     """Each model the admin has a view of → that view's identity (for relation links)."""
     views = request.app.state.site.views
@@ -135,15 +149,9 @@ class KeysetListMixin:
         columns, menus = columns_of(layout, request), menus_of(view, request, self.list_actions)
         try:
             ordering = ordering_of(layout, view, request)
-            statement = view.list_query(request)
+            statement, filtered = await matching_statement(view, request)
             for relation in layout.list_relations:
                 statement = statement.options(selectinload(relation))
-            statement, filtered = await _apply_filters(view, request, statement)
-            search = request.query_params.get("search")
-            if search:
-                term = checked_text("The search", search, MAX_SEARCH_LENGTH)
-                statement = view.search_query(stmt=statement, term=term)
-                filtered = True
         except ListRefused as exc:
             add_message(request, str(exc))
             return KeysetPage(

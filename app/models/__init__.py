@@ -7,6 +7,7 @@ from app.models.customers import Customer
 from app.models.idempotency import IdempotencyRecord
 from app.models.orders import Order, OrderItem, OrderStatus
 from app.models.products import Product
+from app.models.saved_views import SavedView
 from app.models.webhooks import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Product",
     "RefreshToken",
     "Role",
+    "SavedView",
     "StaffSession",
     "User",
     "WebhookDelivery",

@@ -14,12 +14,13 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
+from app.admin.bulk import confirm_page, delete_all_matching, wants_all_matching
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
 from app.admin.fragments import Fragments
 from app.admin.ids import require_id, require_ids
 from app.admin.menu import SidebarMenu
-from app.admin.notices import PageWithMessage, notices
+from app.admin.notices import PageWithMessage, notices, redirect_with_notice
 from app.admin.outage import (
     DATABASE_ERRORS,
     is_rerun,
@@ -100,6 +101,7 @@ class BackofficeAdmin(Admin):
             for route in self.admin.router.routes
             if not (isinstance(route, Route) and route.name in FILE_ROUTES)
         ]
+        self.add_bulk_routes()
         # A crash inside the admin gets a page in our look, not sqladmin's plain text.
         self.admin.exception_handlers[Exception] = _server_error
         # A database that cannot serve gets the 503 page (and a re-run, app/admin/outage.py).
@@ -150,14 +152,38 @@ class BackofficeAdmin(Admin):
         raise_remembered_failure(request)
         return response
 
+    def add_bulk_routes(self) -> None:
+        """The bulk actions' confirmation page (app/admin/bulk.py), and POST for bulk
+        delete: the page's Confirm is a form (sqladmin's modal sends DELETE)."""
+        for route in self.admin.router.routes:
+            if isinstance(route, Route) and route.name == "delete":
+                route.methods = {"DELETE", "POST"}
+        self.admin.router.routes.append(
+            Route("/{identity}/confirm/{action}", endpoint=self.bulk_confirm, name="bulk_confirm")
+        )
+
+    @login_required
+    async def bulk_confirm(self, request: Request) -> Response:
+        """What a bulk action will do, before it does anything (a GET: changes nothing)."""
+        view = self.model_view(request.path_params["identity"])
+        if not isinstance(view, ServiceModelView) or not view.is_accessible(request):
+            raise HTTPException(status_code=403)
+        return await confirm_page(view, request, request.path_params["action"])
+
     @login_required
     async def delete(self, request: Request) -> Response:
-        """Bulk delete in one transaction: every selected row or none (sqladmin commits each)."""
+        """Bulk delete in one transaction: every selected row or none (sqladmin commits each).
+        Posted from the confirmation page: back to the list; with `all=1`, every row the
+        list matches (app/admin/bulk.py)."""
+        identity = request.path_params["identity"]
+        view = self.model_view(identity)
+        if await wants_all_matching(request):
+            if not isinstance(view, ServiceModelView) or not view.is_accessible(request):
+                raise HTTPException(status_code=403)
+            return await delete_all_matching(view, request)
         pks = [str(pk) for pk in require_ids(request.query_params.get("pks", ""))]
         if not pks:
             raise HTTPException(status_code=404)
-        identity = request.path_params["identity"]
-        view = self.model_view(identity)
         await self.check_delete(request, view, pks)
         if not isinstance(view, ServiceModelView):
             return PageWithMessage(identity, None, "Not deletable.")
@@ -166,6 +192,8 @@ class BackofficeAdmin(Admin):
         except AdminError as exc:
             # sqladmin's script shows an HTML error answer in place of the page.
             return PageWithMessage(identity, None, str(exc))
+        if request.method == "POST":
+            return redirect_with_notice(request, identity, None, "deleted")
         target = URL(str(request.url_for("admin:list", identity=identity)))
         return PlainTextResponse(str(target.include_query_params(notice="deleted")))
 

@@ -46,6 +46,17 @@
   document.addEventListener("click", function (event) {
     var link = event.target.closest("a");
     if (!link) { return; }
+    // List page: an Actions entry links to its confirmation page; the ticked rows go with it
+    // (with none ticked, that page offers all the rows matching the list's search).
+    if (link.hasAttribute("data-bulk-confirm")) {
+      var ticked = selectedPks();
+      if (ticked.length) {
+        event.preventDefault();
+        var href = link.getAttribute("href");
+        window.location.href = href + (href.indexOf("?") === -1 ? "?" : "&") + "pks=" + ticked.join(",");
+      }
+      return;
+    }
     if (link.id && link.id.indexOf("action-custom-") === 0 && link.getAttribute("data-url")) {
       event.preventDefault();
       postTo(link.getAttribute("data-url") + "?pks=" + selectedPks().join(","));

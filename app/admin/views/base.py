@@ -23,7 +23,7 @@ from starlette.responses import Response
 from wtforms import Form, HiddenField
 
 from app.admin.auth import current_principal
-from app.admin.ids import parse_id, require_ids
+from app.admin.ids import parse_id
 from app.admin.notices import redirect_with_notice
 from app.admin.outage import remember_failure
 from app.admin.views.list_page import ListAction
@@ -96,8 +96,11 @@ def action(
 
 
 def selected_pks(request: Request) -> list[str]:
-    """The row ids an action was asked for (`?pks=1,2,3`); any that is not an id is a 404."""
-    return [str(pk) for pk in require_ids(request.query_params.get("pks", ""))]
+    """The row ids an action was asked for (`?pks=1,2,3`), each once, ascending; any that
+    is not an id is a 404, more than a bulk action takes in one transaction a 400."""
+    from app.admin.bulk import selected_ids  # bulk.py builds on this module
+
+    return [str(pk) for pk in selected_ids(request)]
 
 
 def require_principal(request: Request) -> Principal:
@@ -214,14 +217,12 @@ class ServiceModelView(KeysetListMixin, ModelView):
 
     async def delete_many(self, request: Request, pks: Sequence[Any]) -> None:
         """Delete every row or none (one transaction)."""
-        principal = require_principal(request)
+        from app.admin.bulk import RowsRun, row_deleter  # bulk.py builds on this module
+
+        run = RowsRun(row_deleter(self, request, require_principal(request)))
         async with self.unit_of_work(request) as session:
             # Ascending ids: the one order every writer locks rows in (no deadlocks).
-            for pk in sorted(int(pk) for pk in pks):
-                obj = await self.load(session, pk)
-                if obj is None:
-                    raise AdminError(f"Row {pk} no longer exists; nothing was deleted.")
-                await self.remove(session, principal, obj)
+            await run(session, sorted({int(pk) for pk in pks}))
 
     async def bulk_action(
         self,
@@ -233,8 +234,21 @@ class ServiceModelView(KeysetListMixin, ModelView):
         """Run `per_row` for every selected row in one transaction (all or nothing) and
         come back with a notice (`done` names its code in NOTICES): the one shape of every
         custom action. A refusal shows its message on the page the user acted from.
-        `lock_first` takes the locks the rows will need, all at once, in the global order."""
+        `lock_first` takes the locks the rows will need, all at once, in the global order.
+        Posted from the confirmation page with `all=1`, it runs on every row the list
+        matches instead, as app/admin/bulk.py describes."""
+        from app.admin.bulk import RowsRun, apply_to_all_matching, wants_all_matching
+
         principal = require_principal(request)
+
+        async def one_row(session: AsyncSession, pk: int) -> Any:
+            return await per_row(session, principal, pk)
+
+        # Ascending ids, and what every row will need locked up front when the rows share
+        # rows (`lock_first`): the global lock order (no deadlocks).
+        run = RowsRun(one_row, lock_first)
+        if await wants_all_matching(request):
+            return await apply_to_all_matching(self, request, run, done([]))
         pks = selected_pks(request)
         if not pks:
             return redirect_with_notice(
@@ -242,12 +256,7 @@ class ServiceModelView(KeysetListMixin, ModelView):
             )
         try:
             async with self.unit_of_work(request) as session:
-                # Ascending ids, and what every row will need locked up front when the
-                # rows share rows (`lock_first`): the global lock order (no deadlocks).
-                ids = sorted(int(pk) for pk in pks)
-                if lock_first is not None:
-                    await lock_first(session, ids)
-                results = [await per_row(session, principal, pk) for pk in ids]
+                results = await run(session, [int(pk) for pk in pks])
         except AdminError as exc:
             return redirect_with_notice(request, self.identity, pks, str(exc), error=True)
         return redirect_with_notice(request, self.identity, pks, done(results))

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from sqladmin.authorization import Action, custom_action
 from sqladmin.helpers import get_object_identifier, slugify_class_name
@@ -235,8 +235,7 @@ async def rows_of(
 class MenuAction:
     slug: str
     label: str
-    url: str
-    confirmation: str | None
+    url: str  # its confirmation page (app/admin/bulk.py), with the list's parameters
 
 
 @dataclass
@@ -251,14 +250,34 @@ class Menus:
         return self.delete_url is not None or bool(self.actions)
 
 
+# Query parameters that are not the list's own (its search, filters, sort and page are).
+NOT_LIST_PARAMS = frozenset({"pks", "notice"})
+
+
+def list_params(request: Request) -> list[tuple[str, str]]:
+    """The list's own parameters (search, filters, sort, page) carried by this request."""
+    return [(k, v) for k, v in request.query_params.multi_items() if k not in NOT_LIST_PARAMS]
+
+
+def with_params(url: str, params: list[tuple[str, str]]) -> str:
+    return f"{url}?{urlencode(params)}" if params else url
+
+
 def menus_of(view: Any, request: Request, declared: Sequence[ListAction]) -> Menus:
+    """Each entry opens its action's confirmation page for the rows the list shows (the
+    page offers all of them); admin.js adds the ticked rows (`pks=`) when there are some."""
+    params = list_params(request)
+
+    def confirm_url(slug: str) -> str:
+        url = request.url_for("admin:bulk_confirm", identity=view.identity, action=slug)
+        return with_params(str(url), params)
+
     menus = Menus()
     if view.can_delete and view.has_permission(request, Action.DELETE):
-        menus.delete_url = str(request.url_for("admin:delete", identity=view.identity))
+        menus.delete_url = confirm_url("delete")
     for item in declared:
         if item.in_list and view.has_permission(request, custom_action(item.slug)):
-            url = str(request.url_for(f"admin:action-{view.identity}-{item.slug}"))
-            menus.actions.append(MenuAction(item.slug, item.label, url, item.confirmation))
+            menus.actions.append(MenuAction(item.slug, item.label, confirm_url(item.slug)))
     return menus
 
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin import bulk
 from app.auth.api_tokens import create_token
 from app.auth.token_commands import CreateToken
-from app.models import ApiToken, Order, OrderStatus, Product
-from tests.admin.admin_world import SYSTEM, changed_tables, database_state
+from app.models import ApiToken, Order, Product
+from tests.admin.admin_world import SYSTEM, database_state
 from tests.admin.hostile import HOSTILE_IDS, admin_browser
 from tests.auth_helpers import admin_login, client_for
 from tests.factories import make_customer, make_order, make_product, make_user
@@ -118,9 +118,7 @@ async def test_all_matching_acts_on_every_row_the_search_matches_across_pages(
         assert all_url == f"/admin/order/action/place?{search}"
         assert 'name="confirmed" value="3"' in page.text
 
-        done = await browser.post(
-            all_url, data={"csrf_token": token, "all": "1", "confirmed": "3"}
-        )
+        done = await browser.post(all_url, data={"csrf_token": token, "all": "1", "confirmed": "3"})
 
     assert done.status_code == 302, done.text
     assert await statuses(session, matching) == ["placed"] * 3

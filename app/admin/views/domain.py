@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from sqladmin import expose
-from sqladmin.filters import BooleanFilter, StaticValuesFilter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from wtforms import StringField
 
+from app.admin.filters import BooleanFilter, ChoiceFilter, DateRangeFilter, NumberRangeFilter
 from app.admin.ids import parse_id, require_id
 from app.admin.notices import redirect_with_notice
 from app.admin.views.base import (
@@ -79,7 +79,10 @@ class CustomerView(CommandView, model=Customer):
     column_searchable_list: ClassVar[Any] = list(customers.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["id", "name", "email", "company", "created_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
-    column_filters: ClassVar[Any] = [BooleanFilter(Customer.is_active)]
+    column_filters: ClassVar[Any] = [
+        BooleanFilter(Customer.is_active, title="Active"),
+        DateRangeFilter(Customer.created_at, title="Created at"),
+    ]
     form_columns: ClassVar[Any] = [
         "name",
         "email",
@@ -111,7 +114,11 @@ class ProductView(CommandView, model=Product):
     column_searchable_list: ClassVar[Any] = list(products.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["id", "sku", "name", "price", "stock"]
     column_default_sort: ClassVar[Any] = ("id", True)
-    column_filters: ClassVar[Any] = [BooleanFilter(Product.is_active)]
+    column_filters: ClassVar[Any] = [
+        NumberRangeFilter(Product.price, title="Price"),
+        NumberRangeFilter(Product.stock, title="Stock"),
+        BooleanFilter(Product.is_active, title="Active"),
+    ]
     form_columns: ClassVar[Any] = [
         "sku",
         "name",
@@ -158,7 +165,12 @@ class OrderView(CommandView, model=Order):
     column_searchable_list: ClassVar[Any] = list(orders.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["number", "status", "total", "created_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
-    column_filters: ClassVar[Any] = [StaticValuesFilter(Order.status, values=STATUS_CHOICES)]
+    column_filters: ClassVar[Any] = [
+        ChoiceFilter(Order.status, STATUS_CHOICES, title="Status"),
+        NumberRangeFilter(Order.total, title="Total"),
+        DateRangeFilter(Order.placed_at, title="Placed at"),
+        DateRangeFilter(Order.created_at, title="Created at"),
+    ]
     column_details_list: ClassVar[Any] = [
         "number",
         "customer",

@@ -8,15 +8,21 @@ list page, and no query runs for it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cached_property
 from typing import Any
+from urllib.parse import urlencode
 
+from sqladmin import expose
 from sqlalchemy import inspect
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
+from starlette.responses import Response
 
+from app.admin import saved_views
 from app.admin.ids import parse_id
 from app.admin.notices import add_message
+from app.admin.saved_views import saved_views_block
 from app.admin.views.keyset import KeysetPage, keyset_page, navigation
 from app.admin.views.list_page import (
     Links,
@@ -65,14 +71,19 @@ def page_size_urls(view: Any, request: Request) -> list[tuple[int, str]]:
     ]
 
 
+def checked_sort(layout: ListLayout, params: Mapping[str, str]) -> tuple[str, bool]:
+    """The column the list is sorted by and whether descending; ListRefused for a column
+    the list cannot be sorted by."""
+    sort_by = params.get("sortBy")
+    if not sort_by:
+        return layout.default_sort
+    if sort_by not in layout.sortable:
+        raise ListRefused("This list cannot be sorted that way.")
+    return sort_by, params.get("sort", "asc") == "desc"
+
+
 def ordering_of(layout: ListLayout, view: Any, request: Request) -> Ordering:
-    sort_by = request.query_params.get("sortBy")
-    if sort_by:
-        if sort_by not in layout.sortable:
-            raise ListRefused("This list cannot be sorted that way.")
-        name, descending = sort_by, request.query_params.get("sort", "asc") == "desc"
-    else:
-        name, descending = layout.default_sort
+    name, descending = checked_sort(layout, request.query_params)
     columns = inspect(view.model).columns
     return Ordering(
         name=name,
@@ -82,25 +93,84 @@ def ordering_of(layout: ListLayout, view: Any, request: Request) -> Ordering:
     )
 
 
-async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[Any, bool]:
-    filtered = False
+def read_filters(view: Any, params: Mapping[str, str]) -> list[tuple[Any, Any]]:
+    """Each filter the URL sets, with its value checked and typed (app/admin/filters.py
+    `read`); ListRefused for the first that is not. Nothing is queried: every value is
+    read before any statement runs."""
+    found = []
     for filter_ in view.get_filters():
-        value = request.query_params.get(filter_.parameter_name)
+        read = getattr(filter_, "read", None)
+        if read is not None:
+            value = read(params)
+            if value is not None:
+                found.append((filter_, value))
+            continue
+        # A filter of sqladmin's own (one parameter, perhaps an operator), checked as text.
+        value = params.get(filter_.parameter_name)
         if not value:
             continue
         label = f"The filter “{filter_.title}”"
         checked_text(label, value, MAX_FILTER_LENGTH)
-        filtered = True
         if getattr(filter_, "has_operator", False):
-            operation = request.query_params.get(f"{filter_.parameter_name}_op")
-            if operation:
-                checked_text(label, operation, MAX_FILTER_LENGTH)
-                statement = await filter_.get_filtered_query(
-                    statement, operation, value, view.model
-                )
+            operation = params.get(f"{filter_.parameter_name}_op")
+            if not operation:
+                continue
+            found.append((filter_, (checked_text(label, operation, MAX_FILTER_LENGTH), value)))
+        else:
+            found.append((filter_, value))
+    return found
+
+
+async def _apply_filters(view: Any, request: Request, statement: Any) -> tuple[Any, bool]:
+    found = read_filters(view, request.query_params)
+    for filter_, value in found:
+        if getattr(filter_, "has_operator", False) and not hasattr(filter_, "read"):
+            operation, text = value
+            statement = await filter_.get_filtered_query(statement, operation, text, view.model)
         else:
             statement = await filter_.get_filtered_query(statement, value, view.model)
-    return statement, filtered
+    return statement, bool(found)
+
+
+def filter_parameters(view: Any) -> list[str]:
+    """Every URL parameter the list's filters read, in the filters' order."""
+    names: list[str] = []
+    for filter_ in view.get_filters():
+        own = getattr(filter_, "parameter_names", None)
+        if own is None:
+            own = [filter_.parameter_name]
+            if getattr(filter_, "has_operator", False):
+                own.append(f"{filter_.parameter_name}_op")
+        names.extend(own)
+    return names
+
+
+def saved_query(view: Any, params: Mapping[str, str]) -> str:
+    """What a saved view keeps of a list's URL: search, sort, the filters' parameters and a
+    page size the list offers, in one order; paging cursors and anything else go."""
+    kept: list[tuple[str, str]] = []
+    for name in ("search", "sortBy", "sort", *filter_parameters(view)):
+        value = params.get(name)
+        if value and (name != "sort" or value in ("asc", "desc")):
+            kept.append((name, value))
+    size = parse_id(params.get("pageSize", ""))
+    if size is not None and size in view.page_size_options:
+        kept.append(("pageSize", str(size)))
+    return urlencode(kept)
+
+
+def refusal_of(view: Any, params: Mapping[str, str]) -> str | None:
+    """Why the list would refuse these parameters (the page's own checks, no query), or
+    None when it would show them."""
+    try:
+        checked_sort(view.list_layout, params)
+        read_filters(view, params)
+        search = params.get("search")
+        if search:
+            checked_text("The search", search, MAX_SEARCH_LENGTH)
+    except ListRefused as exc:
+        return str(exc)
+    return None
 
 
 async def matching_statement(view: Any, request: Request) -> tuple[Any, bool]:
@@ -115,6 +185,12 @@ async def matching_statement(view: Any, request: Request) -> tuple[Any, bool]:
         statement = view.search_query(stmt=statement, term=term)
         filtered = True
     return statement, filtered
+
+
+def filter_forms(view: Any, request: Request) -> list[Any]:
+    """Each typed filter's GET form, as the URL sets it (app/admin/filters.py)."""
+    params, url = request.query_params, request.url
+    return [f.form(params, url) for f in view.get_filters() if hasattr(f, "form")]
 
 
 def model_identities(request: Request) -> dict[type, str]:
@@ -154,6 +230,8 @@ class KeysetListMixin:
                 statement = statement.options(selectinload(relation))
         except ListRefused as exc:
             add_message(request, str(exc))
+            async with view.database.read_session() as session:
+                saved = await saved_views_block(view, request, session, None)
             return KeysetPage(
                 rows=[],
                 page_size=page_size,
@@ -162,6 +240,8 @@ class KeysetListMixin:
                 columns=columns,
                 menus=menus,
                 page_size_urls=page_size_urls(view, request),
+                filter_forms=filter_forms(view, request),
+                saved_views=saved,
             )
         # A list cut down to the user's own rows is counted as such: the whole table's
         # count would tell them how many rows others have.
@@ -184,6 +264,9 @@ class KeysetListMixin:
                 count, approximate = await capped_count(session, statement, view.model.id)
             else:
                 count, approximate = await approximate_count(session, view.model)
+            saved = await saved_views_block(
+                view, request, session, saved_query(view, request.query_params)
+            )
         links = navigation(rows, more, reverse, params, ordering, request.url, codec)
         lines = await rows_of(
             view, layout, request, rows, Links(request, model_identities(request))
@@ -205,4 +288,31 @@ class KeysetListMixin:
             menus=menus,
             table_rows=fragments.render("admin/list_rows.html", lines=lines, row_name=view.name),
             page_size_urls=page_size_urls(view, request),
+            filter_forms=filter_forms(view, request),
+            saved_views=saved,
         )
+
+    # --- saved views (app/admin/saved_views.py; the rules: app/saved_views/service.py) ----
+
+    def saved_query(self, params: Mapping[str, str]) -> str:
+        """What a saved view of this list keeps of its URL's parameters."""
+        return saved_query(self, params)
+
+    def refusal_of(self, params: Mapping[str, str]) -> str | None:
+        """Why this list would refuse these parameters, or None."""
+        return refusal_of(self, params)
+
+    @expose("/saved-views", methods=["POST"])
+    async def save_view(self, request: Request) -> Response:
+        """Save the list's current search, filters, sort and page size under a name."""
+        return await saved_views.save(self, request)
+
+    @expose("/saved-views/{view_id}", methods=["GET"])
+    async def open_saved_view(self, request: Request) -> Response:
+        """Open a saved view: the list with its parameters."""
+        return await saved_views.open_saved(self, request)
+
+    @expose("/saved-views/{view_id}/delete", methods=["POST"])
+    async def delete_saved_view(self, request: Request) -> Response:
+        """Delete one of one's saved views (or, managing users, a shared one)."""
+        return await saved_views.delete(self, request)

@@ -21,6 +21,7 @@ from wtforms import (
 )
 
 from app.admin.auth import current_principal
+from app.admin.filters import BooleanFilter, DateRangeFilter, IsSetFilter
 from app.admin.views.base import CommandForm, ServiceModelView, action, selected_pks
 from app.auth import api_tokens, sessions
 from app.auth.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
@@ -57,6 +58,10 @@ class UserView(ServiceModelView, model=User):
     list_spec = users_service.LIST_SPEC
     column_searchable_list: ClassVar[Any] = list(users_service.LIST_SPEC.search_fields)
     column_sortable_list: ClassVar[Any] = ["id", "email", "full_name", "last_login_at"]
+    column_filters: ClassVar[Any] = [
+        BooleanFilter(User.is_active, title="Active"),
+        DateRangeFilter(User.last_login_at, title="Last login"),
+    ]
     form_create_rules: ClassVar[list[str]] = ["email", "full_name", "password", "roles"]
     form_edit_rules: ClassVar[list[str]] = ["email", "full_name", "roles", "is_active", "version"]
 
@@ -169,6 +174,7 @@ class RoleView(ServiceModelView, model=Role):
         "version",
     ]
     column_sortable_list: ClassVar[Any] = ["id", "name"]
+    column_filters: ClassVar[Any] = [BooleanFilter(Role.is_builtin, title="Built-in")]
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
         # Only carries what was typed: CreateRole / UpdateRole check every field.
@@ -283,6 +289,11 @@ class ApiTokenView(_OwnedRowsView, model=ApiToken):
     ]
     column_details_exclude_list: ClassVar[Any] = ["token_hash"]
     column_sortable_list: ClassVar[Any] = ["id", "name", "last_used_at"]
+    column_filters: ClassVar[Any] = [
+        IsSetFilter(ApiToken.revoked_at, title="Revoked"),
+        DateRangeFilter(ApiToken.expires_at, title="Expires"),
+        DateRangeFilter(ApiToken.last_used_at, title="Last used"),
+    ]
     column_default_sort: ClassVar[Any] = ("id", True)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:
@@ -308,6 +319,10 @@ class StaffSessionView(_OwnedRowsView, model=StaffSession):
     ]
     column_details_exclude_list: ClassVar[Any] = ["token_hash"]
     column_sortable_list: ClassVar[Any] = ["id", "last_seen_at"]
+    column_filters: ClassVar[Any] = [
+        IsSetFilter(StaffSession.revoked_at, title="Ended"),
+        DateRangeFilter(StaffSession.last_seen_at, title="Last seen"),
+    ]
     column_default_sort: ClassVar[Any] = ("id", True)
 
     async def remove(self, session: AsyncSession, principal: Principal, obj: Any) -> None:

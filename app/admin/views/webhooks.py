@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqladmin.filters import StaticValuesFilter
 from sqladmin.secret import Secret
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import Response
 from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField
 
+from app.admin.filters import BooleanFilter, ChoiceFilter, DateRangeFilter, IsSetFilter
 from app.admin.notices import redirect_with_notice
 from app.admin.views.base import (
     AdminError,
@@ -58,6 +58,10 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         "updated_at",
     ]
     column_labels: ClassVar[Any] = {"signing": "Signing"}
+    column_filters: ClassVar[Any] = [
+        BooleanFilter(WebhookEndpoint.is_active, title="Active"),
+        IsSetFilter(WebhookEndpoint.failing_since, title="Failing"),
+    ]
     column_sortable_list: ClassVar[Any] = ["id", "url"]
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
@@ -194,7 +198,10 @@ class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
     column_sortable_list: ClassVar[Any] = ["id", "next_attempt_at"]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [
-        StaticValuesFilter(WebhookDelivery.status, values=[(s, s) for s in DELIVERY_STATUSES])
+        ChoiceFilter(
+            WebhookDelivery.status, [(s, s.capitalize()) for s in DELIVERY_STATUSES], title="Status"
+        ),
+        DateRangeFilter(WebhookDelivery.next_attempt_at, title="Next attempt"),
     ]
     details_template = "admin/delivery_details.html"
 

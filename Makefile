@@ -38,9 +38,18 @@ $(OPENAPI_CLIENT_GENERATOR):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet 'openapi-python-client==0.29.1'
 
+# axe-core, which the accessibility tests inject into admin pages (tests/e2e/test_accessibility.py),
+# installed from the lock file whenever it changes; node_modules is never committed.
+E2E_NODE := tests/e2e/node
+AXE_INSTALLED := $(E2E_NODE)/node_modules/.installed
+
+$(AXE_INSTALLED): $(E2E_NODE)/package-lock.json
+	npm ci --prefix $(E2E_NODE) --no-audit --no-fund --loglevel=error
+	touch $@
+
 ## test: install with test extras and the test tools, lint, run the whole suite
-test: $(VENV)/.installed-dev $(OPENAPI_CLIENT_GENERATOR) lint
-	$(BIN)/pytest -n 2 --dist loadfile
+test: $(VENV)/.installed-dev $(OPENAPI_CLIENT_GENERATOR) $(AXE_INSTALLED) lint
+	AXE_REQUIRED=1 $(BIN)/pytest -n 2 --dist loadfile
 
 ## soak: 32 clients for ~2 min on a PostgreSQL of its own, through a worker kill and a DB restart (tests/load)
 soak: $(VENV)/.installed-dev
@@ -68,4 +77,4 @@ bench: $(VENV)/.installed-run
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) $(E2E_NODE)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -91,7 +91,7 @@ async def test_the_confirmation_names_the_ticked_rows_and_confirm_places_them(
         selected_url, all_url = form_actions(page)
         assert selected_url == f"/admin/order/action/place?pks={pks(ticked)}"
         assert all_url == "/admin/order/action/place?sortBy=number"
-        assert 'href="/admin/order/list?sortBy=number" class="btn btn-link" id="bulk-cancel"' in (
+        assert 'href="/admin/order/list?sortBy=number" class="btn btn-outline-secondary" ' in (
             page.text
         )
 
@@ -344,7 +344,7 @@ async def test_the_list_actions_menu_links_to_the_confirmation_with_the_lists_se
         viewer_page = await viewer.get("/admin/order/list")
 
     query = "search=SO-&amp;status=draft"
-    assert f'id="bulk-place" href="/admin/order/confirm/place?{query}"' in listed.text
-    assert f'id="bulk-delete" href="/admin/order/confirm/delete?{query}"' in listed.text
+    assert f'id="bulk-action-place" href="/admin/order/confirm/place?{query}"' in listed.text
+    assert f'id="bulk-action-delete" href="/admin/order/confirm/delete?{query}"' in listed.text
     assert "modal-confirmation-" not in listed.text
-    assert 'id="bulk-place"' not in viewer_page.text
+    assert 'id="bulk-action-place"' not in viewer_page.text

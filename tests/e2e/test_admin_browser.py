@@ -418,7 +418,7 @@ def test_the_list_page_sorts_deletes_a_row_and_runs_a_bulk_action(
     page.goto("/admin/customer/list?search=ephemeral")
     expect(page.locator("tbody tr")).to_have_count(0)
 
-    # A bulk action: rows ticked, the Actions menu, its confirmation, then the notice.
+    # A bulk action: rows ticked, the Actions menu, its confirmation page, then the notice.
     page.goto("/admin/order/create")
     select2_pick(page, "#customer", "Grace", "Grace Hopper")
     page.get_by_role("button", name="Save and continue editing").click()
@@ -430,11 +430,11 @@ def test_the_list_page_sorts_deletes_a_row_and_runs_a_bulk_action(
     # The order's customer is a link to the customer's details.
     expect(row.locator('a[href^="/admin/customer/details/"]')).to_contain_text("Grace Hopper")
     page.locator("#dropdownMenuButton").click()
-    page.locator("#action-customconfirm-cancel").click()
-    dialog = page.locator("#modal-confirmation-cancel")
-    expect(dialog).to_contain_text("Cancel the selected orders?")
+    page.locator("#bulk-action-cancel").click()
+    expect(page.locator("#bulk-title")).to_have_text("Cancel 1 order?")
+    expect(page.locator("#bulk-warning")).to_have_text("Cancel the selected orders?")
     shoot(page, screenshots, "14-list-bulk-action")
-    dialog.get_by_role("link", name="Yes").click()
+    page.locator("#bulk-confirm-selected").click()
     expect(page.locator(NOTICE)).to_contain_text("cancelled")
     page.goto(f"/admin/order/details/{order_id}")
     assert detail_value(page, "status") == "cancelled"

@@ -32,7 +32,8 @@ _DAY = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 
 @dataclass(frozen=True)
 class FilterInput:
-    """One control of a filter's form: `kind` is "number", "date", "select" or "text"."""
+    """One control of a filter's form: `kind` is "number", "integer", "date", "select" or
+    "text"."""
 
     name: str  # the URL parameter (and, prefixed, the element's id)
     label: str
@@ -153,9 +154,10 @@ class NumberRangeFilter(TypedFilter):
 
     def inputs(self, params: Mapping[str, str]) -> tuple[FilterInput, ...]:
         low, high = self.parameter_names
+        kind = "integer" if python_type(self.column) is int else "number"
         return (
-            FilterInput(low, "Minimum", params.get(low, ""), "number"),
-            FilterInput(high, "Maximum", params.get(high, ""), "number"),
+            FilterInput(low, "Minimum", params.get(low, ""), kind),
+            FilterInput(high, "Maximum", params.get(high, ""), kind),
         )
 
 

@@ -28,7 +28,7 @@ def shown(html: str) -> set[int]:
 
 def form_of(html: str, slug: str) -> str:
     found = re.search(
-        rf'<form method="get" class="bo-filter[^"]*" id="filter-{slug}">.*?</form>', html, re.S
+        rf'<form method="get" class="bo-filter[^"]*" id="filter-{slug}-form">.*?</form>', html, re.S
     )
     assert found, f"no form for the filter {slug}"
     return found.group(0)

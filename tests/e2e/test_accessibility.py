@@ -36,6 +36,16 @@ AXE_SCRIPT = PROJECT_ROOT / "tests" / "e2e" / "node" / "node_modules" / "axe-cor
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 BLOCKING_IMPACTS = {"serious", "critical"}
 PHONE = {"width": 390, "height": 844}
+# At 390 px every page is checked for sideways scroll; axe runs again on these (the menu
+# collapses and the list's filters move: the rest of the markup is the same as on a desktop).
+AXE_ON_PHONE = {
+    "dashboard",
+    "customer list",
+    "audit-event list",
+    "order details",
+    "user details",
+    "my account",
+}
 # Pages whose markup belongs to work in progress elsewhere, with the only axe rules they may
 # still break (by page name). Anything else on them fails, as on every other page.
 KNOWN_ELSEWHERE: dict[str, set[str]] = {
@@ -171,6 +181,7 @@ def admin_pages(page: Page, live_server: LiveServer) -> list[AdminPage]:
         AdminPage("my account", "/admin/account"),
         AdminPage("product import", "/admin/product-import"),
         AdminPage("list with an error", reach=post_refused_bulk_action([with_item, empty])),
+        AdminPage("bulk confirmation", f"/admin/order/confirm/cancel?pks={empty}"),
         AdminPage("not found", "/admin/customer/details/987654321"),
         AdminPage("logout", "/admin/logout"),
     ]
@@ -185,7 +196,9 @@ def axe_violations(page: Page, axe: str) -> list[dict[str, Any]]:
     if not page.evaluate("typeof window.axe !== 'undefined'"):
         page.evaluate(axe)
     result = page.evaluate(
-        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags}})", WCAG_TAGS
+        "(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags},"
+        " resultTypes: ['violations']})",
+        WCAG_TAGS,
     )
     return [v for v in result["violations"] if v["impact"] in BLOCKING_IMPACTS]
 
@@ -292,7 +305,8 @@ def test_every_admin_page_passes_axe_and_fits_a_390px_screen(
         overflow = page_overflow(phone)
         if overflow:
             failures.append(f"{admin_page.name} at 390 px {phone.url}: {overflow}")
-        check_axe(f"{admin_page.name} at 390 px", admin_page.name, phone)
+        if admin_page.name in AXE_ON_PHONE:
+            check_axe(f"{admin_page.name} at 390 px", admin_page.name, phone)
         shoot(phone, screenshots, f"a11y-{admin_page.slug}-390px")
 
     assert not failures, f"{len(failures)} page(s) fail:\n" + "\n".join(failures)

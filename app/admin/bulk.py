@@ -138,6 +138,11 @@ def noun(view: Any, count: int) -> str:
     return word if first.isupper() and len(first) > 1 else word[:1].lower() + word[1:]
 
 
+def every(view: Any, count: int) -> str:
+    """ "all 3 orders", or "the 1 order"."""
+    return f"{'the' if count == 1 else 'all'} {count:,} {noun(view, count)}"
+
+
 def row_name(view: Any, row: Any) -> str:
     """How a row is named to people: its model's str() (an order's number, a product's
     SKU and name), or "<view name> <id>" when the model does not name its rows."""
@@ -230,6 +235,7 @@ async def confirm_page(
         "all_url": with_params(action.url, params),
         "cancel_url": with_params(list_url, params),
         "noun": lambda count: noun(view, count),
+        "every": lambda count: every(view, count),
     }
     response: Response = await view.templates.TemplateResponse(
         request, TEMPLATE, context, status_code=status_code
@@ -248,7 +254,7 @@ def title_of(
         return f"{action.label} {selected.count:,} {noun(view, selected.count)}?"
     if matching is not None and 0 < matching.count <= MAX_MATCHING:
         where = " matching this search" if narrowed else ""
-        return f"{action.label} all {matching.count:,} {noun(view, matching.count)}{where}?"
+        return f"{action.label} {every(view, matching.count)}{where}?"
     return f"{action.label} {noun(view, 2)}"
 
 

@@ -244,7 +244,8 @@ async def test_a_clerk_acts_only_on_the_rows_the_list_shows_them(
         )
 
     assert page.status_code == 200
-    assert title(page) == "Revoke all 1 API token?"
+    assert title(page) == "Revoke the 1 API token?"
+    assert "Apply to the 1 API token</button>" in page.text
     assert names(page, "bulk-matching-names") == [str(mine)]
     assert "theirs" not in page.text
     assert hidden_page.status_code == 404
@@ -288,10 +289,15 @@ async def test_bulk_delete_confirms_and_deletes_all_matching_in_one_transaction(
 ) -> None:
     products = [await make_product(session, name=f"Doomed lamp {n}") for n in range(3)]
     keep = await make_product(session, name="Kept lamp")
+    ticked = [await make_product(session, name=f"Ticked lamp {n}") for n in range(2)]
     async with admin_browser(app, session) as (browser, token):
-        page = await browser.get(f"/admin/product/confirm/delete?pks={pks(products[:2])}")
+        page = await browser.get(f"/admin/product/confirm/delete?pks={pks(ticked)}")
         assert title(page) == "Delete 2 products?"
-        assert names(page, "bulk-selected-names") == [str(p) for p in products[:2]]
+        assert names(page, "bulk-selected-names") == [str(p) for p in ticked]
+        selected_url, _ = form_actions(page)
+        deleted_ticked = await browser.post(selected_url, data={"csrf_token": token})
+        assert deleted_ticked.status_code == 302
+        assert deleted_ticked.headers["location"].endswith("/admin/product/list?notice=deleted")
         matching = await browser.get("/admin/product/confirm/delete?search=Doomed")
         assert names(matching, "bulk-matching-names") == [str(p) for p in products]
         deleted = await browser.post(

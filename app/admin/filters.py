@@ -113,36 +113,65 @@ class TypedFilter:
         )
 
 
-class NumberRangeFilter(TypedFilter):
-    """From a minimum to a maximum, both included, either left open (`price_min`)."""
+class RangeFilter(TypedFilter):
+    """Two bounds, either left open (`price_min`, `price_max`); the lower may not be above
+    the upper. Subclasses say what a bound is and how the column is compared with it."""
 
     template: ClassVar[str] = "admin/filters/range.html"
+    suffixes: ClassVar[tuple[str, str]]
+    labels: ClassVar[tuple[str, str]]  # of the inputs, and the message's words
+    out_of_order: ClassVar[str]
 
     @property
     def parameter_names(self) -> tuple[str, ...]:
-        return (f"{self.parameter_name}_min", f"{self.parameter_name}_max")
+        low, high = self.suffixes
+        return (f"{self.parameter_name}_{low}", f"{self.parameter_name}_{high}")
 
-    def _number(self, raw: str | None, which: str) -> Any:
-        if raw is None:
+    def bound(self, raw: str, which: str) -> Any:
+        """A bound's typed value from its text; ListRefused naming `which` when not one."""
+        raise NotImplementedError
+
+    def read(self, params: Mapping[str, str]) -> tuple[Any, Any] | None:
+        found = self.values(params)
+        bounds = [
+            None if found.get(name) is None else self.bound(found[name], which.lower())
+            for name, which in zip(self.parameter_names, self.labels, strict=True)
+        ]
+        low, high = bounds
+        if low is None and high is None:
             return None
-        whole = python_type(self.column) is int
+        if low is not None and high is not None and low > high:
+            raise ListRefused(f"{self.label()}: {self.out_of_order}.")
+        return low, high
+
+    def inputs(self, params: Mapping[str, str]) -> tuple[FilterInput, ...]:
+        kind = self.input_kind()
+        return tuple(
+            FilterInput(name, label, params.get(name, ""), kind)
+            for name, label in zip(self.parameter_names, self.labels, strict=True)
+        )
+
+    def input_kind(self) -> str:
+        raise NotImplementedError
+
+
+class NumberRangeFilter(RangeFilter):
+    """From a minimum to a maximum, both included (`price_min=10&price_max=20`)."""
+
+    suffixes = ("min", "max")
+    labels = ("Minimum", "Maximum")
+    out_of_order = "the minimum is above the maximum"
+
+    def bound(self, raw: str, which: str) -> Any:
         try:
             # The column's own rule: a whole number or an amount it can hold.
             return parse_text(self.column, raw.strip())
         except ValueError:
-            kind = "a whole number" if whole else "a number"
+            kind = "a whole number" if self.input_kind() == "integer" else "a number"
             raise ListRefused(f"{self.label()}: the {which} must be {kind}.") from None
 
-    def read(self, params: Mapping[str, str]) -> tuple[Any, Any] | None:
-        found = self.values(params)
-        low_name, high_name = self.parameter_names
-        low = self._number(found.get(low_name), "minimum")
-        high = self._number(found.get(high_name), "maximum")
-        if low is None and high is None:
-            return None
-        if low is not None and high is not None and low > high:
-            raise ListRefused(f"{self.label()}: the minimum is above the maximum.")
-        return low, high
+    def input_kind(self) -> str:
+        return "integer" if python_type(self.column) is int else "number"
 
     async def get_filtered_query(self, query: Select[Any], value: Any, model: Any) -> Select[Any]:
         low, high = value
@@ -152,27 +181,16 @@ class NumberRangeFilter(TypedFilter):
             query = query.where(self.column <= high)
         return query
 
-    def inputs(self, params: Mapping[str, str]) -> tuple[FilterInput, ...]:
-        low, high = self.parameter_names
-        kind = "integer" if python_type(self.column) is int else "number"
-        return (
-            FilterInput(low, "Minimum", params.get(low, ""), kind),
-            FilterInput(high, "Maximum", params.get(high, ""), kind),
-        )
 
+class DateRangeFilter(RangeFilter):
+    """From one day to another, both included, as UTC days, on a timezone-aware column
+    (`created_at_from=2026-01-01&created_at_to=2026-01-31`)."""
 
-class DateRangeFilter(TypedFilter):
-    """From one day to another, both included, as UTC days, on a timezone-aware column."""
+    suffixes = ("from", "to")
+    labels = ("From", "To")
+    out_of_order = "the “from” day is after the “to” day"
 
-    template: ClassVar[str] = "admin/filters/range.html"
-
-    @property
-    def parameter_names(self) -> tuple[str, ...]:
-        return (f"{self.parameter_name}_from", f"{self.parameter_name}_to")
-
-    def _day(self, raw: str | None, which: str) -> date | None:
-        if raw is None:
-            return None
+    def bound(self, raw: str, which: str) -> date:
         try:
             if not _DAY.match(raw.strip()):
                 raise ValueError(raw)
@@ -180,36 +198,18 @@ class DateRangeFilter(TypedFilter):
         except ValueError:
             raise ListRefused(f"{self.label()}: the “{which}” day must be YYYY-MM-DD.") from None
 
-    def read(self, params: Mapping[str, str]) -> tuple[datetime | None, datetime | None] | None:
-        found = self.values(params)
-        first_name, last_name = self.parameter_names
-        first = self._day(found.get(first_name), "from")
-        last = self._day(found.get(last_name), "to")
-        if first is None and last is None:
-            return None
-        if first is not None and last is not None and first > last:
-            raise ListRefused(f"{self.label()}: the “from” day is after the “to” day.")
-        start = datetime.combine(first, time.min, tzinfo=UTC) if first else None
-        end = None
-        if last is not None and last < date.max:
-            # The day after the last, exclusive; through the last day there is, no bound.
-            end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
-        return start, end
+    def input_kind(self) -> str:
+        return "date"
 
     async def get_filtered_query(self, query: Select[Any], value: Any, model: Any) -> Select[Any]:
-        start, end = value
-        if start is not None:
-            query = query.where(self.column >= start)
-        if end is not None:
+        first, last = value
+        if first is not None:
+            query = query.where(self.column >= datetime.combine(first, time.min, tzinfo=UTC))
+        if last is not None and last < date.max:
+            # Before the day after the last; through the last day there is, no bound.
+            end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
             query = query.where(self.column < end)
         return query
-
-    def inputs(self, params: Mapping[str, str]) -> tuple[FilterInput, ...]:
-        first, last = self.parameter_names
-        return (
-            FilterInput(first, "From", params.get(first, ""), "date"),
-            FilterInput(last, "To", params.get(last, ""), "date"),
-        )
 
 
 class ChoiceFilter(TypedFilter):

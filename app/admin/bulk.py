@@ -185,6 +185,34 @@ class Selection:
         return self.count - len(self.names)
 
 
+async def ticked_rows(
+    view: Any, request: Request, session: AsyncSession, ids: list[int]
+) -> Selection | None:
+    """The ticked rows, if the user may see every one of them (else None and a message)."""
+    visible = view.list_query(request).where(view.model.id.in_(ids))
+    rows = sorted((await session.execute(visible)).scalars().unique(), key=lambda row: row.id)
+    if len(rows) < len(ids):
+        # Gone, or hidden from this user: the same answer, so nothing is revealed.
+        add_message(request, GONE_OR_HIDDEN)
+        return None
+    return Selection(len(rows), [row_name(view, row) for row in rows[:NAMES_SHOWN]])
+
+
+async def matching_rows(
+    view: Any, request: Request, session: AsyncSession
+) -> tuple[Selection | None, bool]:
+    """The rows the list matches (None, and a message, when its parameters are refused),
+    and whether a search or filter narrowed them."""
+    try:
+        statement, narrowed = await matching_statement(view, request)
+    except ListRefused as exc:
+        add_message(request, str(exc))
+        return None, False
+    found = await matching_ids(session, statement, view.model)
+    first = await first_rows(session, statement, view.model)
+    return Selection(len(found), [row_name(view, row) for row in first]), narrowed
+
+
 async def confirm_page(
     view: Any, request: Request, slug: str, message: str | None = None, status_code: int = 200
 ) -> Response:
@@ -195,31 +223,13 @@ async def confirm_page(
     if message is not None:
         add_message(request, message)
     ids = selected_ids(request)
-    selected: Selection | None = None
-    matching: Selection | None = None
-    narrowed = False
     async with view.database.read_session() as session:
-        if ids:
-            visible = view.list_query(request).where(view.model.id.in_(ids))
-            rows = list((await session.execute(visible)).scalars().unique().all())
-            if len(rows) < len(ids):
-                # Gone, or hidden from this user: the same answer, so nothing is revealed.
-                add_message(request, GONE_OR_HIDDEN)
-                status_code = 404
-            else:
-                rows.sort(key=lambda row: row.id)
-                selected = Selection(len(rows), [row_name(view, row) for row in rows[:NAMES_SHOWN]])
-        try:
-            statement, narrowed = await matching_statement(view, request)
-        except ListRefused as exc:
-            add_message(request, str(exc))
-            status_code = max(status_code, 400)
-        else:
-            found = await matching_ids(session, statement, view.model)
-            names = [
-                row_name(view, row) for row in await first_rows(session, statement, view.model)
-            ]
-            matching = Selection(len(found), names)
+        selected = await ticked_rows(view, request, session, ids) if ids else None
+        matching, narrowed = await matching_rows(view, request, session)
+    if ids and selected is None:
+        status_code = 404
+    elif matching is None:
+        status_code = max(status_code, 400)
     list_url = str(request.url_for("admin:list", identity=view.identity))
     context = {
         "model_view": view,
@@ -302,8 +312,8 @@ async def apply_to_all_matching(view: Any, request: Request, run: RowsRun, notic
     confirmed = parse_id((await request.form()).get("confirmed"))
     try:
         statement, _ = await matching_statement(view, request)
-    except ListRefused as exc:
-        return await confirm_page(view, request, slug, str(exc), 400)
+    except ListRefused:
+        return await confirm_page(view, request, slug)  # it says why, with a 400
     ids: list[int] = []
     done = 0
     try:

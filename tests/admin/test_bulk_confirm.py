@@ -274,6 +274,12 @@ async def test_ids_that_name_no_row_are_refused_without_an_error_page(
             assert (page.status_code, posted.status_code) == (404, 404), raw
         gone = await browser.get("/admin/order/confirm/place?pks=2147483647")
         too_many = await browser.get("/admin/order/confirm/place?pks=1,2,3,4")
+        nul_search = await browser.get("/admin/order/confirm/place", params={"search": "a\x00"})
+        nul_all = await browser.post(
+            "/admin/order/action/place",
+            params={"search": "a\x00"},
+            data={"csrf_token": token, "all": "1", "confirmed": "1"},
+        )
         unknown = await browser.get("/admin/order/confirm/no-such-action")
         not_in_list = await browser.get("/admin/webhook-endpoint/confirm/rotate-secret")
         assert await database_state(session) == before
@@ -281,6 +287,9 @@ async def test_ids_that_name_no_row_are_refused_without_an_error_page(
     assert gone.status_code == 404
     assert "no longer exist or are not yours to see" in notices(gone)[0]
     assert too_many.status_code == 400
+    assert (nul_search.status_code, nul_all.status_code) == (400, 400)
+    assert notices(nul_all) == [notices(nul_search)[0]]
+    assert "control character" in notices(nul_all)[0]
     assert (unknown.status_code, not_in_list.status_code) == (404, 404)
 
 

@@ -125,6 +125,27 @@ async def test_all_matching_acts_on_every_row_the_search_matches_across_pages(
     assert await statuses(session, elsewhere) == ["draft"] * 2
 
 
+async def test_all_matching_applies_the_lists_filters_too(
+    app: FastAPI, session: AsyncSession
+) -> None:
+    drafted = await drafts(session, 2, notes="filtered-needle")
+    placed = await drafts(session, 1, notes="filtered-needle")
+    placed[0].status = "placed"
+    await session.flush()
+    query = urlencode({"search": "filtered-needle", "status": "draft"})
+    async with admin_browser(app, session) as (browser, token):
+        page = await browser.get(f"/admin/order/confirm/cancel?{query}")
+        assert title(page) == "Cancel all 2 orders matching this search?"
+        done = await browser.post(
+            f"/admin/order/action/cancel?{query}",
+            data={"csrf_token": token, "all": "1", "confirmed": "2"},
+        )
+
+    assert done.status_code == 302, done.text
+    assert await statuses(session, drafted) == ["cancelled"] * 2
+    assert await statuses(session, placed) == ["placed"]
+
+
 async def test_all_matching_is_refused_when_the_rows_changed_since_the_confirmation(
     app: FastAPI, session: AsyncSession
 ) -> None:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy import inspect
 
 from app.admin.account import AccountView, ProductImportView
 from app.admin.auth import StaffAuthBackend
+from app.admin.display import Display, human_labels
 from app.admin.policy import PolicyAuthorization
 from app.admin.site import BackofficeAdmin
 from app.admin.views.audit import AuditEventView
@@ -67,8 +70,18 @@ def mount_admin(
     # Views are classes; each app instance gets subclasses bound to its own database, so
     # two apps in one process (tests, several workers) never share a session factory.
     throttle = LoginThrottle(limiter, settings.rate_limit_login)
+    display = Display(settings.admin_timezone)
     for view in [*MODEL_VIEWS, AccountView, ProductImportView]:
-        extra = {"login_throttle": throttle} if view is AccountView else {}
+        extra: dict[str, Any] = {"login_throttle": throttle} if view is AccountView else {}
+        if issubclass(view, ServiceModelView):
+            # Every page shows values one way: human labels, money, local time, icons.
+            extra |= {
+                "display": display,
+                "column_type_formatters": display.formatters(),
+                "column_labels": human_labels(
+                    list(inspect(view.model).attrs.keys()), view.column_labels
+                ),
+            }
         bound = type(view.__name__, (view,), {"database": database, **extra})
         admin.add_view(bound)
     admin.allow_post_actions()

@@ -70,6 +70,23 @@
     }
   }, true);
 
+  // Moments (app/admin/display.py): the server writes them in ADMIN_TIMEZONE; here they
+  // are shown in the browser's own zone, to the minute. The exact value stays on hover.
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  document.querySelectorAll("time[datetime]").forEach(function (element) {
+    var value = element.getAttribute("datetime");
+    var moment = new Date(value);
+    if (value.length <= 10 || isNaN(moment.getTime())) {
+      return;  // a calendar date, or not a moment we wrote
+    }
+    var zone = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+      .formatToParts(moment)
+      .filter(function (part) { return part.type === "timeZoneName"; })[0];
+    element.textContent = moment.getFullYear() + "-" + pad(moment.getMonth() + 1) + "-" +
+      pad(moment.getDate()) + " " + pad(moment.getHours()) + ":" + pad(moment.getMinutes()) +
+      (zone ? " " + zone.value : "");
+  });
+
   // Copy buttons (tokens shown once). They arrive disabled and are enabled here, once
   // they work: a click while the page's scripts were still loading did nothing.
   document.querySelectorAll("[data-copy-target]").forEach(function (button) {

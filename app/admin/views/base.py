@@ -26,6 +26,7 @@ from app.admin.auth import current_principal
 from app.admin.ids import parse_id
 from app.admin.notices import redirect_with_notice
 from app.admin.outage import remember_failure
+from app.admin.views.details import DetailsMixin
 from app.admin.views.list_page import ListAction
 from app.admin.views.lists import KeysetListMixin
 from app.auth.principal import Principal
@@ -77,6 +78,7 @@ def action(
         label=label if label is not None else name,
         confirmation=confirmation_message,
         in_list=add_in_list,
+        in_detail=add_in_detail,
     )
     register = sqladmin.action(
         name,
@@ -110,7 +112,7 @@ def require_principal(request: Request) -> Principal:
     return principal
 
 
-class ServiceModelView(KeysetListMixin, ModelView):
+class ServiceModelView(DetailsMixin, KeysetListMixin, ModelView):
     """Base for views over business rows; subclasses provide the service calls."""
 
     database: ClassVar[Database]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqladmin import expose
 from sqlalchemy import select
@@ -11,6 +11,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from wtforms import StringField
 
+from app.admin import related
+from app.admin.display import status_column
 from app.admin.filters import BooleanFilter, ChoiceFilter, DateRangeFilter, NumberRangeFilter
 from app.admin.ids import parse_id, require_id
 from app.admin.notices import redirect_with_notice
@@ -21,15 +23,19 @@ from app.admin.views.base import (
     action,
     require_principal,
 )
+from app.admin.views.details import RelatedRows
+from app.admin.views.list_page import Links
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth.principal import Principal
 from app.commands import Writes, build
 from app.customers import service as customers
+from app.errors import NotFound
 from app.lists.grammar import ListQuery
 from app.lists.statements import filtered
 from app.models import Customer, Order, OrderStatus, Product
 from app.orders import service as orders
 from app.orders.commands import Action, AddItem, UpdateItem
+from app.orders.writes import TRANSITIONS
 from app.products import service as products
 
 
@@ -94,6 +100,11 @@ class CustomerView(CommandView, model=Customer):
     ]
     writes = customers.WRITES
 
+    async def related_rows(
+        self, session: AsyncSession, request: Request, obj: Any, links: Links
+    ) -> list[RelatedRows]:
+        return await related.customer_orders(session, request, obj, links, self.display)
+
 
 class ProductView(CommandView, model=Product):
     name = "Product"
@@ -143,6 +154,11 @@ class ProductView(CommandView, model=Product):
         "reorder_level": {"inputmode": "numeric"},
     }
 
+    async def related_rows(
+        self, session: AsyncSession, request: Request, obj: Any, links: Links
+    ) -> list[RelatedRows]:
+        return await related.product_order_lines(session, request, obj, links, self.display)
+
 
 STATUS_CHOICES = [(s.value, s.value.capitalize()) for s in OrderStatus]
 
@@ -187,6 +203,9 @@ class OrderView(CommandView, model=Order):
         "customer": {"fields": ("name", "email", "company"), "order_by": "name"}
     }
     details_template = "admin/order_details.html"
+    # Statuses as coloured badges, on the list and on the details page.
+    column_formatters: ClassVar[Any] = {"status": status_column}
+    column_formatters_detail: ClassVar[Any] = {"status": status_column}
     writes = orders.WRITES
 
     async def load(self, session: AsyncSession, pk: int) -> Any:
@@ -206,10 +225,19 @@ class OrderView(CommandView, model=Order):
     # the permission, draft-only items, the transitions) is the service's, and its refusal
     # is the message shown.
 
-    async def details_context(self, request: Request) -> dict[str, Any]:
+    async def read_for_details(self, request: Request) -> Any:
+        # The page shows the customer and every item's product: one statement.
         async with self.database.read_session() as session:
-            order = await orders.get_order(session, int(request.path_params["pk"]))
-            return {"order": order, "items": list(order.items), "OrderStatus": OrderStatus}
+            try:
+                return await orders.get_order(session, require_id(request.path_params["pk"]))
+            except NotFound:
+                return None
+
+    def action_applies(self, slug: str, obj: Any) -> bool:
+        """Only the transitions valid from the order's status are offered (the rule is the
+        service's TRANSITIONS; the service still refuses a stale click)."""
+        allowed = TRANSITIONS.get(cast(Action, slug))
+        return allowed is None or obj.status in allowed
 
     async def _transition(self, request: Request, verb: Action) -> Response:
         notice = {"place": "placed", "pay": "paid", "ship": "shipped", "cancel": "cancelled"}[verb]

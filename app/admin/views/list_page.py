@@ -36,6 +36,7 @@ class ListAction:
     label: str
     confirmation: str | None
     in_list: bool = True
+    in_detail: bool = True
 
 
 @dataclass(frozen=True)

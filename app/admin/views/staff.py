@@ -20,9 +20,12 @@ from wtforms import (
     TextAreaField,
 )
 
+from app.admin import related
 from app.admin.auth import current_principal
 from app.admin.filters import BooleanFilter, DateRangeFilter, IsSetFilter
 from app.admin.views.base import CommandForm, ServiceModelView, action, selected_pks
+from app.admin.views.details import RelatedRows
+from app.admin.views.list_page import Links
 from app.auth import api_tokens, sessions
 from app.auth.passwords import MIN_LENGTH as MIN_PASSWORD_LENGTH
 from app.auth.principal import Principal
@@ -64,6 +67,11 @@ class UserView(ServiceModelView, model=User):
     ]
     form_create_rules: ClassVar[list[str]] = ["email", "full_name", "password", "roles"]
     form_edit_rules: ClassVar[list[str]] = ["email", "full_name", "roles", "is_active", "version"]
+
+    async def related_rows(
+        self, session: AsyncSession, request: Request, obj: Any, links: Links
+    ) -> list[RelatedRows]:
+        return await related.user_tokens_and_sessions(session, request, obj, links, self.display)
 
     async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
         async with self.database.read_session() as session:

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from wtforms import BooleanField, Form, HiddenField, SelectMultipleField, StringField
 
+from app.admin.display import status_column
 from app.admin.filters import BooleanFilter, ChoiceFilter, DateRangeFilter, IsSetFilter
 from app.admin.notices import redirect_with_notice
 from app.admin.views.base import (
@@ -20,6 +21,7 @@ from app.admin.views.base import (
     require_principal,
     selected_pks,
 )
+from app.admin.views.details import show_on_details
 from app.auth.principal import Principal
 from app.commands import build
 from app.models import WebhookDelivery, WebhookEndpoint
@@ -157,6 +159,7 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
             label="Copy it now: receivers verify signatures with it. It will not be shown again.",
         )
         details = str(request.url_for("admin:details", identity=self.identity, pk=endpoint.id))
+        show_on_details(request, endpoint)
         context = {
             **await self.details_context(request),
             "model_view": self,
@@ -204,6 +207,9 @@ class WebhookDeliveryView(ServiceModelView, model=WebhookDelivery):
         DateRangeFilter(WebhookDelivery.next_attempt_at, title="Next attempt"),
     ]
     details_template = "admin/delivery_details.html"
+    # Statuses as coloured badges, on the list and on the details page.
+    column_formatters: ClassVar[Any] = {"status": status_column}
+    column_formatters_detail: ClassVar[Any] = {"status": status_column}
 
     @action(name="resend", label="Re-send", confirmation_message="Send the selected again?")
     async def resend(self, request: Request) -> Response:

@@ -269,10 +269,10 @@ def open_context(
 
 
 def test_every_admin_page_passes_axe_and_fits_a_390px_screen(
+    axe: str,
     browser: Browser,
     live_server: LiveServer,
     contexts: list[BrowserContext],
-    axe: str,
     screenshots: Path,
 ) -> None:
     failures: list[str] = []

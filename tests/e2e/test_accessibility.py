@@ -178,6 +178,8 @@ def admin_pages(page: Page, live_server: LiveServer) -> list[AdminPage]:
         AdminPage("product edit", f"/admin/product/edit/{product}"),
         AdminPage("customer create", "/admin/customer/create"),
         AdminPage("order create", "/admin/order/create"),
+        # Its permissions are a multiple select as wide as its longest option.
+        AdminPage("role create", "/admin/role/create"),
         AdminPage("my account", "/admin/account"),
         AdminPage("product import", "/admin/product-import"),
         AdminPage("list with an error", reach=post_refused_bulk_action([with_item, empty])),

@@ -71,13 +71,13 @@ async def saved_views_block(
             name=saved.name,
             url=f"{list_url}?{saved.query}" if saved.query else list_url,
             shared=saved.is_shared,
-            owner=None if saved.owner_user_id == principal.user_id else email,
+            owner=None if saved.owner_user_id == principal.user_id else saved.email,
             delete_url=f"{save_url}/{saved.id}/delete"
             if service.may_delete(principal, saved)
             else None,
             current=query is not None and saved.query == query,
         )
-        for saved, email in found
+        for saved in found
     )
     return SavedViewsBlock(links=links, save_url=save_url, query=query)
 

@@ -46,8 +46,8 @@ class KeysetPage:
     menus: Menus = field(default_factory=Menus)
     table_rows: Markup = field(default_factory=Markup)  # `lines` as <tr>s (admin/list_rows.html)
     page_size_urls: list[tuple[int, str]] = field(default_factory=list)  # the size menu
-    filter_forms: list[Any] = field(default_factory=list)  # app/admin/filters.py FilterForm
-    saved_views: Any = None  # app/admin/saved_views.py SavedViewsBlock, or None
+    # Saved views and the typed filters' forms (templates/admin/filters/sidebar.html).
+    sidebar: Markup = field(default_factory=Markup)
 
     @property
     def has_previous(self) -> bool:

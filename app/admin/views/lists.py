@@ -13,8 +13,10 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
+from markupsafe import Markup
 from sqladmin import expose
 from sqlalchemy import inspect
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
@@ -193,6 +195,22 @@ def filter_forms(view: Any, request: Request) -> list[Any]:
     return [f.form(params, url) for f in view.get_filters() if hasattr(f, "form")]
 
 
+async def sidebar_of(
+    view: Any, request: Request, session: AsyncSession, refused: bool = False
+) -> Markup:
+    """The list's saved views and filter forms, rendered apart like its rows. A refused
+    page lists the views but offers no save: there is no list to save."""
+    query = None if refused else saved_query(view, request.query_params)
+    saved = await saved_views_block(view, request, session, query)
+    site = request.app.state.site
+    return site.fragments.render(
+        "admin/filters/sidebar.html",
+        forms=filter_forms(view, request),
+        saved=saved,
+        token=site.csrf_token(request) if saved is not None else "",
+    )
+
+
 def model_identities(request: Request) -> dict[type, str]:
     """Each model the admin has a view of → that view's identity (for relation links)."""
     views = request.app.state.site.views
@@ -231,7 +249,7 @@ class KeysetListMixin:
         except ListRefused as exc:
             add_message(request, str(exc))
             async with view.database.read_session() as session:
-                saved = await saved_views_block(view, request, session, None)
+                sidebar = await sidebar_of(view, request, session, refused=True)
             return KeysetPage(
                 rows=[],
                 page_size=page_size,
@@ -240,8 +258,7 @@ class KeysetListMixin:
                 columns=columns,
                 menus=menus,
                 page_size_urls=page_size_urls(view, request),
-                filter_forms=filter_forms(view, request),
-                saved_views=saved,
+                sidebar=sidebar,
             )
         # A list cut down to the user's own rows is counted as such: the whole table's
         # count would tell them how many rows others have.
@@ -264,9 +281,7 @@ class KeysetListMixin:
                 count, approximate = await capped_count(session, statement, view.model.id)
             else:
                 count, approximate = await approximate_count(session, view.model)
-            saved = await saved_views_block(
-                view, request, session, saved_query(view, request.query_params)
-            )
+            sidebar = await sidebar_of(view, request, session)
         links = navigation(rows, more, reverse, params, ordering, request.url, codec)
         lines = await rows_of(
             view, layout, request, rows, Links(request, model_identities(request))
@@ -288,8 +303,7 @@ class KeysetListMixin:
             menus=menus,
             table_rows=fragments.render("admin/list_rows.html", lines=lines, row_name=view.name),
             page_size_urls=page_size_urls(view, request),
-            filter_forms=filter_forms(view, request),
-            saved_views=saved,
+            sidebar=sidebar,
         )
 
     # --- saved views (app/admin/saved_views.py; the rules: app/saved_views/service.py) ----

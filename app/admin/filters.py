@@ -79,7 +79,7 @@ class TypedFilter:
         bounded text. A value under its base name that it does not read (`price=5` for a
         range) is refused: a filter asked for in a form it does not take is not ignored."""
         found = {}
-        for name in {self.parameter_name, *self.parameter_names}:
+        for name in dict.fromkeys((self.parameter_name, *self.parameter_names)):
             raw = params.get(name, "")
             if raw:
                 found[name] = checked_text(self.label(), raw, MAX_FILTER_LENGTH)

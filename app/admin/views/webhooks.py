@@ -140,7 +140,8 @@ class WebhookEndpointView(ServiceModelView, model=WebhookEndpoint):
         """A new secret for one endpoint, shown once in this response (never a redirect)."""
         principal = require_principal(request)
         pks = selected_pks(request)
-        if len(pks) != 1:
+        # One endpoint, named once: a secret is shown for exactly the row asked for.
+        if len(pks) != 1 or "," in request.query_params.get("pks", ""):
             return redirect_with_notice(
                 request, self.identity, None, "Choose one endpoint.", error=True
             )

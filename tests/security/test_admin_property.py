@@ -38,6 +38,7 @@ def _parameters(identity: str) -> list[str]:
     names = ["search", "sortBy", "sort", "pageSize", "page", "after", "before", "last"]
     for filter_ in VIEWS[identity].column_filters:
         names += [filter_.parameter_name, f"{filter_.parameter_name}_op"]
+        names += getattr(filter_, "parameter_names", ())
     return names
 
 

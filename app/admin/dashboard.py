@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload
 
+from app.admin.display import money
 from app.lists.counts import approximate_count
 from app.models import Customer, Order, OrderStatus, Product, WebhookEndpoint
 from app.models.base import utcnow
@@ -61,7 +62,7 @@ def chart_svg_points(series: list[DayPoint], width: int = 600, height: int = 160
             "h": round(p.orders / peak_orders * (height - 20), 1),
             "day": p.day.isoformat(),
             "orders": p.orders,
-            "revenue": f"{p.revenue:.2f}",
+            "revenue": money(p.revenue),
         }
         for i, p in enumerate(series)
     ]
@@ -77,7 +78,7 @@ def chart_svg_points(series: list[DayPoint], width: int = 600, height: int = 160
         "width": width,
         "height": height,
         "peak_orders": peak_orders,
-        "peak_revenue": f"{peak_revenue:.2f}",
+        "peak_revenue": money(peak_revenue),
     }
 
 
@@ -138,6 +139,6 @@ async def dashboard_context(session: AsyncSession) -> dict[str, Any]:
         "chart": chart_svg_points(series),
         "totals": {
             "orders": sum(p.orders for p in series),
-            "revenue": f"{sum((p.revenue for p in series), Decimal(0)):.2f}",
+            "revenue": money(sum((p.revenue for p in series), Decimal(0))),
         },
     }

@@ -17,7 +17,7 @@ from app.admin.auth import SESSION_TOKEN_KEY, current_principal, request_meta
 from app.admin.bulk import confirm_page, delete_all_matching, wants_all_matching
 from app.admin.csrf import SESSION_KEY, ensure_csrf_secret, make_token
 from app.admin.dashboard import dashboard_context
-from app.admin.display import money
+from app.admin.display import money, status_badge
 from app.admin.fragments import Fragments
 from app.admin.ids import require_id, require_ids
 from app.admin.menu import SidebarMenu
@@ -85,6 +85,7 @@ class BackofficeAdmin(Admin):
         env.globals["sidebar_menu"] = self.sidebar_menu
         env.globals["principal"] = current_principal
         env.globals["money"] = money
+        env.globals["status_badge"] = status_badge
         env.globals["can"] = lambda request, permission: can(current_principal(request), permission)
         # Notices travel in the URL; sqladmin's flash messages would live in the cookie.
         env.globals["get_flashed_messages"] = notices

@@ -238,3 +238,20 @@ async def test_a_details_page_of_a_missing_or_hidden_row_is_refused(
 
     assert [a.status_code for a in answers] == [404, 403]  # missing; hidden (policy.py)
     assert all("theirs" not in a.text for a in answers)
+
+
+async def test_the_dashboard_shows_money_and_status_badges(
+    open_browser: OpenBrowser, session: AsyncSession
+) -> None:
+    product = await make_product(session, price=Decimal("1234.50"), stock=5)
+    order = await make_order(session, status=OrderStatus.PLACED, items=[(product, 1)])
+    order.placed_at = datetime.now(UTC)
+    await session.commit()
+    _, browser = await open_browser("admin")
+
+    page = (await browser.get("/admin/")).text
+
+    recent = page[page.index('id="recent-orders"') :]
+    assert re.search(r'<span class="badge [\w-]+ bo-status">Placed</span>', recent)
+    assert '<td class="text-end">1,234.50</td>' in recent
+    assert "1,234.50 revenue" in page

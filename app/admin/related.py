@@ -30,8 +30,14 @@ def may_list(request: Request, identity: str) -> bool:
     return allowed(current_principal(request), identity, "list")
 
 
-async def _count(session: AsyncSession, model: Any, *where: Any) -> int:
-    return int((await session.scalar(select(func.count()).select_from(model).where(*where))) or 0)
+async def newest(
+    session: AsyncSession, model: Any, where: Any, *options: Any
+) -> tuple[list[Any], int]:
+    """The newest rows of `model` matching `where` (by id), and how many match in all."""
+    statement = select(model).where(where).options(*options).order_by(model.id.desc())
+    rows = list(await session.scalars(statement.limit(NEWEST)))
+    total = await session.scalar(select(func.count()).select_from(model).where(where))
+    return rows, int(total or 0)
 
 
 async def customer_orders(
@@ -39,12 +45,7 @@ async def customer_orders(
 ) -> list[RelatedRows]:
     if not may_list(request, "order"):
         return []
-    newest = await session.scalars(
-        select(Order)
-        .where(Order.customer_id == customer.id)
-        .order_by(Order.id.desc())
-        .limit(NEWEST)
-    )
+    orders, total = await newest(session, Order, Order.customer_id == customer.id)
     rows = [
         (
             links.to("admin:details", "order", order.id),
@@ -55,14 +56,14 @@ async def customer_orders(
                 display.value(order.placed_at),
             ],
         )
-        for order in newest
+        for order in orders
     ]
     return [
         RelatedRows(
             title="Orders",
             headers=["Number", "Status", "Total", "Placed at"],
             rows=rows,
-            total=await _count(session, Order, Order.customer_id == customer.id),
+            total=total,
             empty="No orders yet.",
         )
     ]
@@ -73,12 +74,11 @@ async def product_order_lines(
 ) -> list[RelatedRows]:
     if not may_list(request, "order"):
         return []
-    newest = await session.scalars(
-        select(OrderItem)
-        .where(OrderItem.product_id == product.id)
-        .options(joinedload(OrderItem.order, innerjoin=True))
-        .order_by(OrderItem.id.desc())
-        .limit(NEWEST)
+    lines, total = await newest(
+        session,
+        OrderItem,
+        OrderItem.product_id == product.id,
+        joinedload(OrderItem.order, innerjoin=True),
     )
     rows = [
         (
@@ -91,14 +91,14 @@ async def product_order_lines(
                 display.value(item.order.created_at),
             ],
         )
-        for item in newest
+        for item in lines
     ]
     return [
         RelatedRows(
             title="Recent order lines",
             headers=["Order", "Status", "Quantity", "Unit price", "Ordered"],
             rows=rows,
-            total=await _count(session, OrderItem, OrderItem.product_id == product.id),
+            total=total,
             empty="Not ordered yet.",
         )
     ]
@@ -117,12 +117,7 @@ async def user_tokens_and_sessions(
 ) -> list[RelatedRows]:
     sections = []
     if may_list(request, "api-token") and _sees_rows_of(request, user, "api_tokens"):
-        tokens = await session.scalars(
-            select(ApiToken)
-            .where(ApiToken.user_id == user.id)
-            .order_by(ApiToken.id.desc())
-            .limit(NEWEST)
-        )
+        tokens, total = await newest(session, ApiToken, ApiToken.user_id == user.id)
         sections.append(
             RelatedRows(
                 title="API tokens",
@@ -141,17 +136,12 @@ async def user_tokens_and_sessions(
                     )
                     for token in tokens
                 ],
-                total=await _count(session, ApiToken, ApiToken.user_id == user.id),
+                total=total,
                 empty="No tokens.",
             )
         )
     if may_list(request, "staff-session") and _sees_rows_of(request, user, "staff_sessions"):
-        staff_sessions = await session.scalars(
-            select(StaffSession)
-            .where(StaffSession.user_id == user.id)
-            .order_by(StaffSession.id.desc())
-            .limit(NEWEST)
-        )
+        staff_sessions, total = await newest(session, StaffSession, StaffSession.user_id == user.id)
         sections.append(
             RelatedRows(
                 title="Staff sessions",
@@ -169,7 +159,7 @@ async def user_tokens_and_sessions(
                     )
                     for row in staff_sessions
                 ],
-                total=await _count(session, StaffSession, StaffSession.user_id == user.id),
+                total=total,
                 empty="No sessions.",
             )
         )

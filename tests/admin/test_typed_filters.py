@@ -5,18 +5,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import OrderStatus
 from tests.admin.conftest import OpenBrowser
+from tests.api.order_helpers import statements_on
 from tests.factories import make_customer, make_order, make_product
 
 ROW_ID = re.compile(r'<input type="hidden" value="(\d+)">')
@@ -36,20 +33,6 @@ def form_of(html: str, slug: str) -> str:
 
 def hidden_inputs(form: str) -> dict[str, str]:
     return dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
-
-
-@contextmanager
-def statements_run(engine: AsyncEngine) -> Iterator[list[str]]:
-    run: list[str] = []
-
-    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        run.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield run
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
 
 
 def word() -> str:
@@ -195,13 +178,13 @@ async def test_a_bad_filter_value_is_a_message_and_runs_no_list_query(
         "api-token": "api_tokens",
     }[identity]
 
-    with statements_run(engine) as run:
+    with statements_on(engine) as log:
         response = await browser.get(f"/admin/{identity}/list", params=params)
 
     assert response.status_code == 200
     assert "alert-danger" in response.text
     assert message in response.text
-    assert not [s for s in run if re.search(rf"\bFROM {table}\b", s)], run
+    assert not [s for s in log.statements if re.search(rf"\bFROM {table}\b", s)], log
     # The form still shows what was typed, to be corrected.
     assert 'id="filter-sidebar"' in response.text
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -20,7 +22,7 @@ MISSING = browser_missing_reason()
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(MISSING is not None, reason=MISSING or "")]
 
 if MISSING is None:
-    from playwright.sync_api import BrowserContext, Page, expect
+    from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 NOTICE = ".bo-notice.alert-success"
 ERROR_NOTICE = ".bo-notice.alert-danger"
@@ -451,3 +453,30 @@ def test_the_list_page_sorts_deletes_a_row_and_runs_a_bulk_action(
     expect(page.locator(NOTICE)).to_contain_text("cancelled")
     page.goto(f"/admin/order/details/{order_id}")
     assert detail_value(page, "status") == "Cancelled"
+
+
+# --- what staff see -----------------------------------------------------------------------
+
+
+def test_moments_show_in_the_browsers_time_zone_to_the_minute_exact_on_hover(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live_server.url, timezone_id="Asia/Kolkata")
+    try:
+        page = context.new_page()
+        log_in(page, STAFF["admin"])
+        customer = live_server.seeded.customers["Ada Lovelace"]
+        page.goto(f"/admin/customer/details/{customer}")
+        moment = page.locator('#details td[data-field="created_at"] time')
+
+        exact = moment.get_attribute("datetime")
+        on_hover = moment.get_attribute("title")
+        shown = moment.inner_text()
+    finally:
+        context.close()
+
+    assert exact is not None and on_hover == exact
+    utc = datetime.fromisoformat(exact)
+    local = utc.astimezone(ZoneInfo("Asia/Kolkata"))
+    # The server wrote UTC (ADMIN_TIMEZONE's default); the browser's zone is +05:30.
+    assert shown == f"{local:%Y-%m-%d %H:%M} GMT+5:30", (exact, shown)

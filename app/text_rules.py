@@ -57,9 +57,11 @@ _MULTI_LINE_PATTERN = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$
 @dataclass(frozen=True)
 class TextRule:
     """Annotated metadata: refuse control characters (`control_character_problem`), and
-    say so in the field's JSON schema as a `pattern` (unless the field states its own)."""
+    say so in the field's JSON schema as a `pattern` (unless the field states its own, or
+    `in_schema` is off because its `format` already excludes them)."""
 
     multiline: bool
+    in_schema: bool = True
 
     def __get_pydantic_core_schema__(
         self, source: Any, handler: GetCoreSchemaHandler
@@ -78,7 +80,7 @@ class TextRule:
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         json_schema = handler(schema)
-        if json_schema.get("type") == "string":
+        if self.in_schema and json_schema.get("type") == "string":
             pattern = _MULTI_LINE_PATTERN if self.multiline else _SINGLE_LINE_PATTERN
             json_schema.setdefault("pattern", pattern)
         return json_schema
@@ -106,7 +108,9 @@ def _email_address(value: str) -> str:
 Email = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=EMAIL_LENGTH),
-    ONE_LINE_RULE,
+    # `format: email` already rules control characters out; a pattern beside it would only
+    # send client generators and fuzzers looking for a 320-character string matching both.
+    TextRule(multiline=False, in_schema=False),
     AfterValidator(_email_address),
     Field(json_schema_extra={"format": "email"}),
 ]

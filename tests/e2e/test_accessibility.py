@@ -48,11 +48,7 @@ AXE_ON_PHONE = {
 }
 # Pages whose markup belongs to work in progress elsewhere, with the only axe rules they may
 # still break (by page name). Anything else on them fails, as on every other page.
-KNOWN_ELSEWHERE: dict[str, set[str]] = {
-    # templates/admin/details.html: a related table that scrolls at 390 px holds no link
-    # to focus, so a keyboard cannot scroll it (fix: tabindex="0" on its .table-responsive).
-    "user details": {"scrollable-region-focusable"},
-}
+KNOWN_ELSEWHERE: dict[str, set[str]] = {}
 
 
 def axe_source() -> str:

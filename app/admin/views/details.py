@@ -101,7 +101,9 @@ def actions_of(
     to confirm for this row ("Place: order SO-000042?") where the list asks for a selection."""
     pk = get_object_identifier(obj)
     found = []
-    for item in declared:
+    # In the order they are declared (the way forward first: Place before Cancel); the
+    # list's menu shows them in sqladmin's order, the last declared first.
+    for item in reversed(declared):
         if not item.in_detail or not view.action_applies(item.slug, obj):
             continue
         if not view.has_permission(request, custom_action(item.slug), obj):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from app.ops.serving import WORKER_HEALTHCHECK_SECONDS
+
 # The console script of the interpreter running the tests (the project's venv).
 BACKOFFICE = str(Path(sys.executable).with_name("backoffice"))
 COMMAND_TIMEOUT = 120
@@ -219,7 +221,16 @@ class App:
         return found
 
 
-def wait_for_replacement(app: App, web: Service, killed: int, timeout: float = 30) -> float:
+# uvicorn's supervisor looks at its workers one at a time and waits up to the health
+# check's timeout for a live one to answer before it looks at the next: under the soak's
+# load a busy live worker has taken that long (seen: 30.1 s), so a dead worker's
+# replacement may only start after it, then needs its own start-up.
+REPLACEMENT_TIMEOUT = WORKER_HEALTHCHECK_SECONDS + 30
+
+
+def wait_for_replacement(
+    app: App, web: Service, killed: int, timeout: float = REPLACEMENT_TIMEOUT
+) -> float:
     """Seconds until uvicorn's supervisor runs two workers again, neither the killed one."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:

@@ -8,7 +8,6 @@ static/js/admin.js then rewrites the text in the browser's own time zone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -130,8 +129,3 @@ class Display:
     def formatters(self) -> dict[type, Callable[[Any], Any]]:
         """sqladmin's documented `column_type_formatters`, for every list and details page."""
         return dict(self.by_type)
-
-
-def words(text: str) -> str:
-    """A machine name as words: `order.status_changed` → "Order status changed"."""
-    return human_label(re.sub(r"[._-]+", "_", text))

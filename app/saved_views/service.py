@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Row, Select, or_, select
+from sqlalchemy import ColumnElement, Row, Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
@@ -41,12 +41,16 @@ def _owner_id(principal: Principal) -> int:
     return principal.user_id
 
 
-def _visible(principal: Principal, list_identity: str) -> Select[SavedView]:
-    """The views of `list_identity` that `principal` may see: their own and shared ones."""
-    return select(SavedView).where(
+def _visible_to(principal: Principal, list_identity: str) -> tuple[ColumnElement[bool], ...]:
+    """Which views of `list_identity` `principal` may see: their own and shared ones."""
+    return (
         SavedView.list_identity == list_identity,
         or_(SavedView.owner_user_id == principal.user_id, SavedView.is_shared.is_(True)),
     )
+
+
+def _visible(principal: Principal, list_identity: str) -> Select[SavedView]:
+    return select(SavedView).where(*_visible_to(principal, list_identity))
 
 
 async def save_view(
@@ -107,10 +111,7 @@ async def listed_views(
         select(views.id, views.name, views.query, views.is_shared, views.owner_user_id)
         .add_columns(users.email)
         .join_from(SavedView.__table__, User.__table__, users.id == views.owner_user_id)
-        .where(
-            views.list_identity == list_identity,
-            or_(views.owner_user_id == principal.user_id, views.is_shared.is_(True)),
-        )
+        .where(*_visible_to(principal, list_identity))
         .order_by(views.owner_user_id != principal.user_id, views.name, views.id)
         .limit(LISTED_LIMIT)
     )

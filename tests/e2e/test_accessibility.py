@@ -46,9 +46,6 @@ AXE_ON_PHONE = {
     "user details",
     "my account",
 }
-# Pages whose markup belongs to work in progress elsewhere, with the only axe rules they may
-# still break (by page name). Anything else on them fails, as on every other page.
-KNOWN_ELSEWHERE: dict[str, set[str]] = {}
 
 
 def axe_source() -> str:
@@ -225,12 +222,6 @@ def describe(violations: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def unexpected(name: str, violations: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The violations beyond those KNOWN_ELSEWHERE for this page."""
-    allowed = KNOWN_ELSEWHERE.get(name, set())
-    return [v for v in violations if v["id"] not in allowed]
-
-
 def page_overflow(page: Page) -> str | None:
     """How far the page scrolls sideways, with the outermost elements sticking out, or None."""
     widths = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
@@ -277,7 +268,7 @@ def test_every_admin_page_passes_axe_and_fits_a_390px_screen(
     desktop = open_context(browser, live_server, contexts, viewport=VIEWPORT).new_page()
 
     def check_axe(label: str, name: str, page: Page) -> None:
-        extra = unexpected(name, axe_violations(page, axe))
+        extra = axe_violations(page, axe)
         if extra:
             failures.append(f"{label} {page.url}\n{describe(extra)}")
 

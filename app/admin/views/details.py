@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, ClassVar
 
 from sqladmin import ModelView
@@ -82,8 +83,7 @@ def field_of(view: Any, display: Display, links: Links, obj: Any, name: str) -> 
     formatter = view.column_formatters_detail.get(name) or view.column_formatters_detail.get(
         getattr(view.model, name, None)
     )
-    relations = {rel.key for rel in inspect(view.model).relationships}
-    if name in relations:
+    if name in view.relation_names:
         if isinstance(value, (list, set, tuple)):
             items = tuple((display.value(str(item)), links.details(item)) for item in value)
             return DetailField(name, label, "", items=items)
@@ -125,11 +125,16 @@ class DetailsMixin:
     details_template: ClassVar[str] = "admin/details.html"
     display: ClassVar[Display] = Display()
 
-    @property
+    @cached_property
     def details_labels(self) -> dict[str, str]:
+        """Each attribute's label (read once per view, not per field and request)."""
         view: Any = self
-        names = [c.key for c in inspect(view.model).attrs]
-        return human_labels(names, view.column_labels)
+        return human_labels(inspect(view.model).attrs.keys(), view.column_labels)
+
+    @cached_property
+    def relation_names(self) -> frozenset[str]:
+        view: Any = self
+        return frozenset(rel.key for rel in inspect(view.model).relationships)
 
     def action_applies(self, slug: str, obj: Any) -> bool:
         """Whether action `slug` can act on `obj` as it is now (override with the rule)."""

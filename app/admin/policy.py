@@ -117,6 +117,13 @@ def allowed(principal: Principal | None, identity: str, action: str, obj: Any = 
     return permission == ANY_STAFF or can(principal, permission, obj)
 
 
+def answer_depends_on_row(identity: str, model: Any) -> bool:
+    """Whether `allowed` can answer differently for two rows of `model` on view
+    `identity`: only where a row's owner counts (OWNED_VIEWS, `can`'s OWNED_ROWS rule).
+    Elsewhere a list page asks once for all its rows (list_page.rows_of)."""
+    return identity in OWNED_VIEWS or table_of(model) in OWNED_ROWS
+
+
 class PolicyAuthorization(AuthorizationBackend):
     """sqladmin's authorization hook, answered by `allowed` (no I/O: the principal is loaded)."""
 

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -57,13 +56,15 @@ class SavedViewsBlock:
 
 
 async def saved_views_block(
-    view: Any, request: Request, session: AsyncSession, query: str | None
+    view: Any, request: Request, query: str | None
 ) -> SavedViewsBlock | None:
-    """The user's views of this list and those colleagues shared (one query)."""
+    """The user's views of this list and those colleagues shared (one statement, on the
+    request's Reader: outside the page's own session, which has ended by then)."""
     principal = current_principal(request)
     if principal is None:
         return None
-    found = await service.listed_views(session, principal, view.identity)
+    async with view.database.reader() as reader:
+        found = await service.listed_views(reader, principal, view.identity)
     list_url = str(request.url_for("admin:list", identity=view.identity))
     save_url = str(request.url_for(f"admin:view-{view.identity}-save_view"))
     links = tuple(

@@ -30,6 +30,7 @@ from app.admin.outage import (
 )
 from app.admin.pages import render_error
 from app.admin.views.base import AdminError, ServiceModelView
+from app.admin.views.chrome import CHROME_LIMIT, ChromeMemory
 from app.admin.views.lists import MAX_SEARCH_LENGTH, ListRefused, checked_text
 from app.auth import login as login_service
 from app.auth.principal import Principal
@@ -78,6 +79,8 @@ class BackofficeAdmin(Admin):
         auto_reload = settings.environment == "development"
         self.templates.env.auto_reload = auto_reload
         self.fragments = Fragments(self.templates_dir, auto_reload=auto_reload)
+        # Kept chrome would outlive an edited template: none is kept in development.
+        self.list_chrome = ChromeMemory(limit=0 if auto_reload else CHROME_LIMIT)
         # Pages rendered with a message in place of a redirect find the site here.
         self.admin.state.site = self
         env = self.templates.env

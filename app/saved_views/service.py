@@ -12,15 +12,16 @@ Each change writes its audit row in the caller's transaction.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, Row, Select, or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import audit
 from app.auth.principal import Principal
 from app.commands import authorize
 from app.errors import NotFound, PermissionDenied
+from app.infra.db_reads import Reader
 from app.models import SavedView, User
 from app.permissions import can
 from app.saved_views.commands import SaveView
@@ -41,16 +42,42 @@ def _owner_id(principal: Principal) -> int:
     return principal.user_id
 
 
-def _visible_to(principal: Principal, list_identity: str) -> tuple[ColumnElement[bool], ...]:
-    """Which views of `list_identity` `principal` may see: their own and shared ones."""
-    return (
-        SavedView.list_identity == list_identity,
-        or_(SavedView.owner_user_id == principal.user_id, SavedView.is_shared.is_(True)),
-    )
+# Which views of a list a staff member may see: their own and shared ones. One clause,
+# bound by name (`list_identity`, `user_id`), for the menu's read and for opening or
+# deleting one, so the two can never disagree.
+_views = SavedView.__table__.c
+VISIBLE = (
+    _views.list_identity == bindparam("list_identity"),
+    or_(_views.owner_user_id == bindparam("user_id"), _views.is_shared.is_(True)),
+)
 
 
-def _visible(principal: Principal, list_identity: str) -> Select[SavedView]:
-    return select(SavedView).where(*_visible_to(principal, list_identity))
+def _visible_params(principal: Principal, list_identity: str) -> dict[str, Any]:
+    return {"list_identity": list_identity, "user_id": principal.user_id}
+
+
+class ListedView(NamedTuple):
+    """A view in a list's menu: its own columns and its owner's email."""
+
+    id: int
+    name: str
+    query: str
+    is_shared: bool
+    owner_user_id: int
+    email: str
+
+
+# The menu's read, built once: every list page sends it (through the request's Reader,
+# on PostgreSQL straight to the driver, compiled once). A person's own first, then those
+# colleagues shared, by name.
+_LISTED = (
+    select(_views.id, _views.name, _views.query, _views.is_shared, _views.owner_user_id)
+    .add_columns(User.__table__.c.email)
+    .join_from(SavedView.__table__, User.__table__, User.__table__.c.id == _views.owner_user_id)
+    .where(*VISIBLE)
+    .order_by(_views.owner_user_id != bindparam("user_id"), _views.name, _views.id)
+    .limit(LISTED_LIMIT)
+)
 
 
 async def save_view(
@@ -90,35 +117,26 @@ async def get_view(
 ) -> SavedView:
     """One view of the list that `principal` may see (404 for another's private view)."""
     _owner_id(principal)
-    statement = _visible(principal, list_identity).where(SavedView.id == view_id)
-    view = (await session.execute(statement)).scalar_one_or_none()
+    statement = select(SavedView).where(*VISIBLE, SavedView.id == view_id)
+    found = await session.execute(statement, _visible_params(principal, list_identity))
+    view = found.scalar_one_or_none()
     if view is None:
         raise NotFound("No such saved view.")
     return view
 
 
 async def listed_views(
-    session: AsyncSession, principal: Principal, list_identity: str
-) -> list[Row[Any]]:
-    """The views the list's menu offers `principal` (id, name, query, is_shared,
-    owner_user_id and the owner's email): their own first, then those colleagues shared,
-    by name. Table columns, not entities: every list page asks, and a Core statement
-    skips the ORM's work."""
+    reader: Reader, principal: Principal, list_identity: str
+) -> list[ListedView]:
+    """The views the list's menu offers `principal`: their own first, then those
+    colleagues shared, by name (at most LISTED_LIMIT)."""
     if principal.user_id is None:
         return []
-    views, users = SavedView.__table__.c, User.__table__.c
-    statement = (
-        select(views.id, views.name, views.query, views.is_shared, views.owner_user_id)
-        .add_columns(users.email)
-        .join_from(SavedView.__table__, User.__table__, users.id == views.owner_user_id)
-        .where(*_visible_to(principal, list_identity))
-        .order_by(views.owner_user_id != principal.user_id, views.name, views.id)
-        .limit(LISTED_LIMIT)
-    )
-    return list((await session.execute(statement)).all())
+    rows = await reader.rows(_LISTED, _visible_params(principal, list_identity))
+    return [ListedView(*row) for row in rows]
 
 
-def may_delete(principal: Principal, view: SavedView | Row[Any]) -> bool:
+def may_delete(principal: Principal, view: SavedView | ListedView) -> bool:
     """The owner, or for a shared view someone who may manage users."""
     if view.owner_user_id == principal.user_id:
         return True

@@ -15,10 +15,14 @@ from enum import Enum
 from typing import Any, NamedTuple
 from urllib.parse import quote, urlencode
 
+from sqladmin import ModelView
 from sqladmin.authorization import Action, custom_action
 from sqladmin.helpers import get_object_identifier, slugify_class_name
 from sqlalchemy import inspect
+from starlette.datastructures import URL, QueryParams
 from starlette.requests import Request
+
+from app.admin.policy import answer_depends_on_row
 
 PK_MARK = "__bo_pk__"  # stands for the row's id in a link pattern (no route has it)
 
@@ -53,6 +57,7 @@ class ListLayout:
     formatters: dict[str, Callable[..., Any]]
     type_formatters: dict[type, Callable[[Any], Any]]
     compact_lists: bool
+    checks_per_row: bool  # whether each row's details/edit/delete links are asked anew
 
 
 def layout_of(view: Any) -> ListLayout:
@@ -80,7 +85,21 @@ def layout_of(view: Any) -> ListLayout:
         formatters={attribute_name(k): v for k, v in view.column_formatters.items()},
         type_formatters=dict(view.column_type_formatters),
         compact_lists=bool(view.show_compact_lists),
+        checks_per_row=checks_per_row(view),
     )
+
+
+ROW_CHECKS = ("check_can_view_details", "check_can_edit", "check_can_delete")
+
+
+def checks_per_row(view: Any) -> bool:
+    """Whether the view's row checks can answer differently for two of its rows: when it
+    overrides one of sqladmin's documented `check_can_*` hooks, or when the policy's answer
+    depends on the row (a user's own tokens). Otherwise one answer holds for the page."""
+    overridden = any(
+        getattr(type(view), name) is not getattr(ModelView, name) for name in ROW_CHECKS
+    )
+    return overridden or answer_depends_on_row(view.identity, view.model)
 
 
 # --- links ---------------------------------------------------------------------------------
@@ -188,9 +207,10 @@ class Column:
     sorted: str | None  # "asc" / "desc" when the list is sorted by this column
 
 
-def columns_of(layout: ListLayout, request: Request) -> list[Column]:
-    params = request.query_params
-    unpaged = request.url.remove_query_params(["after", "before", "last"])
+def columns_of(layout: ListLayout, unpaged: URL) -> list[Column]:
+    """Each column's header: its label and, when sortable, the link that sorts by it (or
+    flips its order), from the list's URL without its paging cursor."""
+    params = QueryParams(unpaged.query)
     columns = []
     for name in layout.names:
         label = layout.labels.get(name, name)
@@ -210,20 +230,24 @@ def columns_of(layout: ListLayout, request: Request) -> list[Column]:
 async def rows_of(
     view: Any, layout: ListLayout, request: Request, records: Iterable[Any], links: Links
 ) -> list[Row]:
-    """Each row's cells, and the links the user may follow (asked of the view per row:
-    whether a row may be seen, changed or deleted can depend on the row)."""
+    """Each row's cells, and the links the user may follow: asked of the view for each
+    row where the answer can depend on the row (`checks_per_row`), else once a page."""
     edit_query = f"?{request.url.query}" if request.url.query else ""
     delete_base = f"{request.url_for('admin:delete', identity=view.identity)}?pks="
     rows = []
+    answers: tuple[bool, bool, bool] | None = None
     for record in records:
         pk = get_object_identifier(record)
-        details = edit = delete = None
-        if await view.check_can_view_details(request, record):
-            details = links.to("admin:details", view.identity, pk)
-        if await view.check_can_edit(request, record):
-            edit = links.to("admin:edit", view.identity, pk) + edit_query
-        if await view.check_can_delete(request, record):
-            delete = delete_base + quote(str(pk), safe="")
+        if answers is None or layout.checks_per_row:
+            answers = (
+                await view.check_can_view_details(request, record),
+                await view.check_can_edit(request, record),
+                await view.check_can_delete(request, record),
+            )
+        may_view, may_edit, may_delete = answers
+        details = links.to("admin:details", view.identity, pk) if may_view else None
+        edit = links.to("admin:edit", view.identity, pk) + edit_query if may_edit else None
+        delete = delete_base + quote(str(pk), safe="") if may_delete else None
         cells = [cell_of(layout, links, record, name) for name in layout.names]
         rows.append(Row(pk, cells, details, edit, delete))
     return rows

@@ -16,7 +16,6 @@ from urllib.parse import urlencode
 from markupsafe import Markup
 from sqladmin import expose
 from sqlalchemy import inspect
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,7 +29,6 @@ from app.admin.views.list_page import (
     Links,
     ListAction,
     ListLayout,
-    columns_of,
     declared_actions,
     layout_of,
     menus_of,
@@ -63,14 +61,6 @@ def page_size_of(view: Any, request: Request) -> int:
     """The page size asked for, within the view's options (the default if not a number)."""
     asked = parse_id(request.query_params.get("pageSize", "")) or view.page_size
     return int(max(1, min(asked, max(view.page_size_options))))
-
-
-def page_size_urls(view: Any, request: Request) -> list[tuple[int, str]]:
-    """Each page size the list offers, and the URL of the first page at that size."""
-    unpaged = request.url.remove_query_params(["after", "before", "last"])
-    return [
-        (size, str(unpaged.include_query_params(pageSize=size))) for size in view.page_size_options
-    ]
 
 
 def checked_sort(layout: ListLayout, params: Mapping[str, str]) -> tuple[str, bool]:
@@ -189,26 +179,20 @@ async def matching_statement(view: Any, request: Request) -> tuple[Any, bool]:
     return statement, filtered
 
 
-def filter_forms(view: Any, request: Request) -> list[Any]:
-    """Each typed filter's GET form, as the URL sets it (app/admin/filters.py)."""
-    params, url = request.query_params, request.url
-    return [f.form(params, url) for f in view.get_filters() if hasattr(f, "form")]
-
-
-async def sidebar_of(
-    view: Any, request: Request, session: AsyncSession, refused: bool = False
-) -> Markup:
-    """The list's saved views and filter forms, rendered apart like its rows. A refused
-    page lists the views but offers no save: there is no list to save."""
+async def sidebar_of(view: Any, request: Request, filters: Markup, refused: bool = False) -> Markup:
+    """The list's saved views, then its filters' forms (`filters`, rendered with the page's
+    chrome). A refused page lists the views but offers no save: there is no list to save.
+    (Called when the page's session has ended: the saved views are read on a connection of
+    their own.)"""
     query = None if refused else saved_query(view, request.query_params)
-    saved = await saved_views_block(view, request, session, query)
+    saved = await saved_views_block(view, request, query)
+    if saved is None:
+        return filters
     site = request.app.state.site
-    return site.fragments.render(
-        "admin/filters/sidebar.html",
-        forms=filter_forms(view, request),
-        saved=saved,
-        token=site.csrf_token(request) if saved is not None else "",
+    block = site.fragments.render(
+        "admin/filters/saved_views.html", saved=saved, token=site.csrf_token(request)
     )
+    return block + filters
 
 
 def model_identities(request: Request) -> dict[type, str]:
@@ -240,7 +224,8 @@ class KeysetListMixin:
         view: Any = self
         layout = self.list_layout
         page_size = page_size_of(view, request)
-        columns, menus = columns_of(layout, request), menus_of(view, request, self.list_actions)
+        chrome = request.app.state.site.list_chrome.chrome(view, layout, request)
+        menus = menus_of(view, request, self.list_actions)
         try:
             ordering = ordering_of(layout, view, request)
             statement, filtered = await matching_statement(view, request)
@@ -248,17 +233,15 @@ class KeysetListMixin:
                 statement = statement.options(selectinload(relation))
         except ListRefused as exc:
             add_message(request, str(exc))
-            async with view.database.read_session() as session:
-                sidebar = await sidebar_of(view, request, session, refused=True)
             return KeysetPage(
                 rows=[],
                 page_size=page_size,
                 count=0,
                 count_is_estimate=False,
-                columns=columns,
+                columns=chrome.columns,
                 menus=menus,
-                page_size_urls=page_size_urls(view, request),
-                sidebar=sidebar,
+                page_size_urls=chrome.page_size_urls,
+                sidebar=await sidebar_of(view, request, chrome.filters, refused=True),
             )
         # A list cut down to the user's own rows is counted as such: the whole table's
         # count would tell them how many rows others have.
@@ -281,7 +264,6 @@ class KeysetListMixin:
                 count, approximate = await capped_count(session, statement, view.model.id)
             else:
                 count, approximate = await approximate_count(session, view.model)
-            sidebar = await sidebar_of(view, request, session)
         links = navigation(rows, more, reverse, params, ordering, request.url, codec)
         lines = await rows_of(
             view, layout, request, rows, Links(request, model_identities(request))
@@ -298,12 +280,12 @@ class KeysetListMixin:
             previous_url=links["previous"],
             next_url=links["next"],
             last_url=links["last"],
-            columns=columns,
+            columns=chrome.columns,
             lines=lines,
             menus=menus,
             table_rows=fragments.render("admin/list_rows.html", lines=lines, row_name=view.name),
-            page_size_urls=page_size_urls(view, request),
-            sidebar=sidebar,
+            page_size_urls=chrome.page_size_urls,
+            sidebar=await sidebar_of(view, request, chrome.filters),
         )
 
     # --- saved views (app/admin/saved_views.py; the rules: app/saved_views/service.py) ----

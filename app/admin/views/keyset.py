@@ -48,6 +48,8 @@ class KeysetPage:
     page_size_urls: list[tuple[int, str]] = field(default_factory=list)  # the size menu
     # Saved views and the typed filters' forms (templates/admin/filters/sidebar.html).
     sidebar: Markup = field(default_factory=Markup)
+    # The whole of it, rendered (templates/admin/list_content.html; lists.py content_of).
+    content: Markup = field(default_factory=Markup)
 
     @property
     def has_previous(self) -> bool:

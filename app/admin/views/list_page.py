@@ -253,7 +253,34 @@ async def rows_of(
     return rows
 
 
-# --- the page's menus ----------------------------------------------------------------------
+# --- the page's toolbar and menus ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Toolbar:
+    """The buttons above a list that this user may use: export, import, create."""
+
+    export_urls: list[tuple[str, str]]  # (type, URL); empty: no export
+    import_url: str | None
+    create_url: str | None
+
+
+async def toolbar_of(view: Any, request: Request) -> Toolbar:
+    """The list's toolbar, asked of sqladmin's documented switches and checks."""
+    identity = view.identity
+    exports: list[tuple[str, str]] = []
+    if view.can_export and await view.check_can_export(request):
+        exports = [
+            (kind, str(request.url_for("admin:export", identity=identity, export_type=kind)))
+            for kind in view.export_types
+        ]
+    may_import = view.can_import and await view.check_can_import(request)
+    may_create = view.can_create and await view.check_can_create(request)
+    return Toolbar(
+        export_urls=exports,
+        import_url=str(request.url_for("admin:import", identity=identity)) if may_import else None,
+        create_url=str(request.url_for("admin:create", identity=identity)) if may_create else None,
+    )
 
 
 @dataclass(frozen=True)

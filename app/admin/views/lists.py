@@ -33,6 +33,7 @@ from app.admin.views.list_page import (
     layout_of,
     menus_of,
     rows_of,
+    toolbar_of,
 )
 from app.errors import AppError
 from app.lists.columns import MAX_FILTER_LENGTH
@@ -195,6 +196,19 @@ async def sidebar_of(view: Any, request: Request, filters: Markup, refused: bool
     return block + filters
 
 
+async def with_content(view: Any, request: Request, page: KeysetPage) -> KeysetPage:
+    """`page` with its content rendered synchronously (templates/admin/list_content.html)."""
+    page.content = request.app.state.site.fragments.render(
+        "admin/list_content.html",
+        request=request,
+        model_view=view,
+        pagination=page,
+        menus=page.menus,
+        toolbar=await toolbar_of(view, request),
+    )
+    return page
+
+
 def model_identities(request: Request) -> dict[type, str]:
     """Each model the admin has a view of → that view's identity (for relation links)."""
     views = request.app.state.site.views
@@ -233,7 +247,7 @@ class KeysetListMixin:
                 statement = statement.options(selectinload(relation))
         except ListRefused as exc:
             add_message(request, str(exc))
-            return KeysetPage(
+            page = KeysetPage(
                 rows=[],
                 page_size=page_size,
                 count=0,
@@ -243,6 +257,7 @@ class KeysetListMixin:
                 page_size_urls=chrome.page_size_urls,
                 sidebar=await sidebar_of(view, request, chrome.filters, refused=True),
             )
+            return await with_content(view, request, page)
         # A list cut down to the user's own rows is counted as such: the whole table's
         # count would tell them how many rows others have.
         filtered = filtered or view.rows_are_restricted(request)
@@ -269,7 +284,7 @@ class KeysetListMixin:
             view, layout, request, rows, Links(request, model_identities(request))
         )
         fragments = request.app.state.site.fragments
-        return KeysetPage(
+        page = KeysetPage(
             rows=rows,
             page_size=page_size,
             count=count,
@@ -287,6 +302,7 @@ class KeysetListMixin:
             page_size_urls=chrome.page_size_urls,
             sidebar=await sidebar_of(view, request, chrome.filters),
         )
+        return await with_content(view, request, page)
 
     # --- saved views (app/admin/saved_views.py; the rules: app/saved_views/service.py) ----
 

@@ -25,6 +25,38 @@ TEST_SECRET_KEY = "test-secret-key-0123456789abcdefghijklmnopqrstuvwxyz"
 NO_POSTGRES_REASON = "TEST_DATABASE_URL is not set: PostgreSQL tests skipped"
 
 
+# The files that take longest (junit times under `make test`, slowest first). Run first:
+# `make test` hands files to its two workers in collection order, and a long file handed
+# out last leaves the other worker idle until it ends.
+SLOWEST_FIRST = (
+    "tests/api/test_schemathesis.py",
+    "tests/artifact/test_installed_artifact.py",
+    "tests/security/test_admin_pagination.py",
+    "tests/api/test_all_lists.py",
+    "tests/e2e/test_accessibility.py",
+    "tests/e2e/test_admin_browser.py",
+    "tests/api/test_lists.py",
+    "tests/admin/test_admin_http.py",
+    "tests/api/test_users_roles.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The slowest files first (SLOWEST_FIRST), each file's tests in their own order."""
+    rank = {path: index for index, path in enumerate(SLOWEST_FIRST)}
+    root = Path(__file__).resolve().parent.parent
+
+    def order(item: pytest.Item) -> int:
+        path = Path(str(item.path)).resolve()
+        try:
+            relative = path.relative_to(root).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(relative, len(rank))
+
+    items.sort(key=order)  # stable: the rest keep pytest's order
+
+
 def test_settings(database_url: str, **overrides: object) -> Settings:
     """Settings for a test app: test environment, a fixed secret, the given database."""
     values: dict[str, object] = {
